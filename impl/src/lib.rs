@@ -1,0 +1,1 @@
+//! Production Raft (placeholder until the core lands).

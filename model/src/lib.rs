@@ -1,0 +1,1 @@
+//! Raft model (placeholder until the model lands).
