@@ -1,1 +1,45 @@
-//! Production Raft (placeholder until the core lands).
+//! The production Raft core: a deterministic, sans-IO state machine.
+//!
+//! A [`Node`] is one server. It does no I/O, reads no clock and draws no randomness except from
+//! the seed in its [`Config`]: time arrives as [`Node::tick`] (or the explicit [`Node::timeout`]
+//! and [`Node::heartbeat`]), peer messages as [`Node::step`], client requests as
+//! [`Node::propose`], [`Node::read_index`], [`Node::propose_membership`] and
+//! [`Node::transfer_leadership`], snapshots as [`Node::compact`]. Everything it wants done comes
+//! out of [`Node::ready`] as one [`Ready`] batch, handled in the order documented in [`ready`] and
+//! acknowledged with [`Node::advance`].
+//!
+//! [`Config::basic`] switches every extension off; the core then behaves exactly as
+//! `specs/contract.md` describes, event by event and message by message.
+//!
+//! [`sim::Cluster`] runs several nodes in process on [`MemStorage`] and an in-memory network, for
+//! tests, scenario scripts and benchmarks. `wal` and `snapshot_file` are the durable storage the
+//! runtime uses.
+
+pub mod config;
+pub mod election;
+pub mod log;
+pub mod membership;
+pub mod message;
+pub mod node;
+pub mod progress;
+pub mod quorum;
+pub mod read_index;
+pub mod ready;
+pub mod replication;
+mod rng;
+pub mod session;
+pub mod sim;
+pub mod snapshot;
+pub mod snapshot_file;
+pub mod storage;
+pub mod wal;
+
+pub use config::Config;
+pub use membership::Membership;
+pub use message::{Body, ConflictHint, Entry, Message, NodeId, Payload, Snapshot};
+pub use node::{Error, Node, Role};
+pub use progress::{Progress, ProgressState};
+pub use read_index::ReadState;
+pub use ready::Ready;
+pub use session::{Command, Outcome, Sessions};
+pub use storage::{HardState, MemStorage, Storage};
