@@ -1,0 +1,252 @@
+//! The `raft-model` command: check the Raft model of the paper's Figure 2 (sections 5.1-5.4)
+//! exhaustively, list the bug flags, or browse paths in the stateright Explorer.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use raft_model::check::{check, CheckOptions, Report};
+use raft_model::{Bounds, Bug, Params, RaftModel};
+use stateright::Model;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "raft-model",
+    version,
+    about = "Model checker for Raft (stateright)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every property exhaustively within the bounds.
+    Check(CheckArgs),
+    /// Serve the stateright Explorer for the model.
+    Explore(ExploreArgs),
+    /// List the bug flags.
+    Bugs,
+}
+
+/// The model: bounds, parameters and a bug flag. Without a value a bound takes the default,
+/// or the bug flag's documented bound when --bug is given.
+#[derive(Args)]
+struct ModelArgs {
+    /// Re-introduce a known mistake (see `raft-model bugs`).
+    #[arg(long, value_name = "NAME")]
+    bug: Option<Bug>,
+    #[arg(long)]
+    servers: Option<u8>,
+    #[arg(long)]
+    max_term: Option<u8>,
+    #[arg(long)]
+    max_log: Option<u8>,
+    /// Number of distinct client values.
+    #[arg(long)]
+    values: Option<u8>,
+    /// Most message copies in flight at once.
+    #[arg(long)]
+    max_messages: Option<u8>,
+    #[arg(long)]
+    max_restarts: Option<u8>,
+    #[arg(long)]
+    max_drops: Option<u8>,
+    #[arg(long)]
+    max_duplicates: Option<u8>,
+    /// Most entries one AppendEntries carries.
+    #[arg(long)]
+    max_entries: Option<u8>,
+    /// Whether a new leader appends a no-op entry.
+    #[arg(long, value_name = "BOOL")]
+    noop: Option<bool>,
+}
+
+impl ModelArgs {
+    fn model(&self) -> Result<RaftModel, String> {
+        let (base_bounds, base_params) = match self.bug {
+            Some(bug) => (bug.bounds(), bug.params()),
+            None => (Bounds::default(), Params::default()),
+        };
+        let bounds = Bounds {
+            servers: self.servers.unwrap_or(base_bounds.servers),
+            max_term: self.max_term.unwrap_or(base_bounds.max_term),
+            max_log: self.max_log.unwrap_or(base_bounds.max_log),
+            values: self.values.unwrap_or(base_bounds.values),
+            max_messages: self.max_messages.unwrap_or(base_bounds.max_messages),
+            max_restarts: self.max_restarts.unwrap_or(base_bounds.max_restarts),
+            max_drops: self.max_drops.unwrap_or(base_bounds.max_drops),
+            max_duplicates: self.max_duplicates.unwrap_or(base_bounds.max_duplicates),
+        };
+        let params = Params {
+            max_entries: self.max_entries.unwrap_or(base_params.max_entries),
+            noop: self.noop.unwrap_or(base_params.noop),
+        };
+        let model = RaftModel {
+            bounds,
+            params,
+            bug: self.bug,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Checker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Reduce by server-id symmetry (DFS over representatives).
+    #[arg(long)]
+    symmetry: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The Explorer address the counterexample URLs point to.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => run_check(&args),
+        Command::Explore(args) => run_explore(&args),
+        Command::Bugs => {
+            print_bugs();
+            Ok(true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_check(args: &CheckArgs) -> Result<bool, String> {
+    let model = args.model.model()?;
+    if args.threads == 0 {
+        return Err("--threads must be at least 1".to_string());
+    }
+    let options = CheckOptions {
+        threads: args.threads,
+        symmetry: args.symmetry,
+        explorer_addr: args.addr.clone(),
+        progress: true,
+    };
+    let report = check(&model, &options);
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serialises")
+        ),
+        Format::Text => print_report(&report),
+    }
+    Ok(report.ok())
+}
+
+fn describe(model: &RaftModel) -> String {
+    let b = &model.bounds;
+    format!(
+        "{} servers, max term {}, max log {}, {} values, {} messages in flight, {} restarts, {} drops, {} duplicates; max entries {}, no-op {}; bug: {}",
+        b.servers,
+        b.max_term,
+        b.max_log,
+        b.values,
+        b.max_messages,
+        b.max_restarts,
+        b.max_drops,
+        b.max_duplicates,
+        model.params.max_entries,
+        if model.params.noop { "on" } else { "off" },
+        model.bug.map_or("none", Bug::name)
+    )
+}
+
+fn print_report(report: &Report) {
+    println!("model: {}", describe(&report.model));
+    println!(
+        "search: DFS, {} thread(s){}",
+        report.threads,
+        if report.symmetry { ", symmetry" } else { "" }
+    );
+    println!("unique states: {}", report.unique_states);
+    println!("states: {}", report.states);
+    println!("max depth: {}", report.max_depth);
+    println!("seconds: {:.2}", report.seconds);
+    println!("states per second: {:.0}", report.states_per_second);
+    println!("properties:");
+    for p in &report.properties {
+        println!("  {:<13} {:<9} {}", p.status, p.expectation, p.name);
+        if let (Some(steps), Some(url)) = (&p.counterexample, &p.explorer_url) {
+            println!("    shortest counterexample ({} steps):", steps.len());
+            for (i, step) in steps.iter().enumerate() {
+                println!("      {:>2}. {step}", i + 1);
+            }
+            println!("    explorer: {url}");
+        }
+    }
+    if report.minimise_seconds > 0.0 && report.properties.iter().any(|p| p.status == "violated") {
+        println!("minimise seconds: {:.2}", report.minimise_seconds);
+    }
+}
+
+fn print_bugs() {
+    for bug in Bug::ALL {
+        let b = bug.bounds();
+        println!("{}", bug.name());
+        println!("    mistake:  {}", bug.mistake());
+        if bug.shows_violation() {
+            println!("    violates: {}", bug.violates());
+        } else {
+            println!(
+                "    threatens: {} (no violation found at these or larger bounds; see specs/bugs.md)",
+                bug.violates()
+            );
+        }
+        println!(
+            "    bounds:   --servers {} --max-term {} --max-log {} --values {} --max-messages {} --max-restarts {} --max-drops {} --max-duplicates {} --max-entries {} --noop {}",
+            b.servers,
+            b.max_term,
+            b.max_log,
+            b.values,
+            b.max_messages,
+            b.max_restarts,
+            b.max_drops,
+            b.max_duplicates,
+            bug.params().max_entries,
+            bug.params().noop
+        );
+        println!("    source:   {}", bug.source());
+    }
+}
+
+fn run_explore(args: &ExploreArgs) -> Result<bool, String> {
+    let model = args.model.model()?;
+    // stateright's server panics when it cannot bind; find out first and say why.
+    std::net::TcpListener::bind(&args.addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    println!("model: {}", describe(&model));
+    println!("Explorer at http://{}/", args.addr);
+    model.checker().serve(args.addr.as_str());
+    Ok(true)
+}

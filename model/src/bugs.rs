@@ -1,0 +1,215 @@
+//! Bug flags: each re-introduces one known Raft mistake into the transition rules of Figure 2
+//! so that the checker can show which property of Figure 3 it breaks (Raft paper, sections
+//! 5.2-5.4 and Figure 8; the catalogue in specs/bugs.md gives a source for each).
+
+use crate::bounds::{Bounds, Params};
+use crate::properties::{
+    COMMIT_WITHIN_LOG, ELECTION_SAFETY, LEADER_COMPLETENESS, ONE_VOTE_PER_TERM,
+    STATE_MACHINE_SAFETY,
+};
+use serde::{Deserialize, Serialize};
+
+/// One known mistake. `None` in the model config means the protocol as in Figure 2.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    /// A leader commits an entry of an earlier term once a majority stores it (Figure 8).
+    CommitPreviousTerm,
+    /// A vote is granted without the "at least as up-to-date" check (section 5.4.1).
+    VoteWithoutUpToDateCheck,
+    /// The up-to-date check compares last log index before last log term.
+    UpToDateIndexFirst,
+    /// votedFor is not persisted: a restart forgets it.
+    ForgetVotedForOnRestart,
+    /// currentTerm is not persisted: a restart resets it to 0.
+    ForgetTermOnRestart,
+    /// A candidate that steps down on a same-term AppendEntries clears votedFor.
+    ClearVoteOnStepDown,
+    /// A candidate counts vote grants sent in an earlier term.
+    CountStaleVotes,
+    /// A leader counts AppendEntries replies from an earlier term into matchIndex.
+    CountStaleAppendReplies,
+    /// A follower truncates after prevLogIndex even when the entries already match.
+    TruncateMatchingEntries,
+    /// A follower sets commitIndex to leaderCommit without the min with the last new entry.
+    CommitWithoutMin,
+    /// A server handles an AppendEntries from a stale term as if it were current.
+    AcceptStaleTerm,
+    /// A quorum is n/2 servers instead of n/2 + 1.
+    QuorumOffByOne,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 12] = [
+        Bug::CommitPreviousTerm,
+        Bug::VoteWithoutUpToDateCheck,
+        Bug::UpToDateIndexFirst,
+        Bug::ForgetVotedForOnRestart,
+        Bug::ForgetTermOnRestart,
+        Bug::ClearVoteOnStepDown,
+        Bug::CountStaleVotes,
+        Bug::CountStaleAppendReplies,
+        Bug::TruncateMatchingEntries,
+        Bug::CommitWithoutMin,
+        Bug::AcceptStaleTerm,
+        Bug::QuorumOffByOne,
+    ];
+
+    /// The flag as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::CommitPreviousTerm => "commit-previous-term",
+            Bug::VoteWithoutUpToDateCheck => "vote-without-up-to-date-check",
+            Bug::UpToDateIndexFirst => "up-to-date-index-first",
+            Bug::ForgetVotedForOnRestart => "forget-voted-for-on-restart",
+            Bug::ForgetTermOnRestart => "forget-term-on-restart",
+            Bug::ClearVoteOnStepDown => "clear-vote-on-step-down",
+            Bug::CountStaleVotes => "count-stale-votes",
+            Bug::CountStaleAppendReplies => "count-stale-append-replies",
+            Bug::TruncateMatchingEntries => "truncate-matching-entries",
+            Bug::CommitWithoutMin => "commit-without-min",
+            Bug::AcceptStaleTerm => "accept-stale-term",
+            Bug::QuorumOffByOne => "quorum-off-by-one",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The mistake in one sentence.
+    pub fn mistake(self) -> &'static str {
+        match self {
+            Bug::CommitPreviousTerm => {
+                "a leader commits an entry from an earlier term because a majority stores it"
+            }
+            Bug::VoteWithoutUpToDateCheck => {
+                "a vote is granted without checking that the candidate's log is at least as up-to-date"
+            }
+            Bug::UpToDateIndexFirst => {
+                "the up-to-date check compares the last log index before the last log term"
+            }
+            Bug::ForgetVotedForOnRestart => "votedFor is lost on restart",
+            Bug::ForgetTermOnRestart => "currentTerm is lost on restart (it restarts at 0)",
+            Bug::ClearVoteOnStepDown => {
+                "a candidate that steps down on a same-term AppendEntries clears votedFor, so it can vote twice"
+            }
+            Bug::CountStaleVotes => "vote grants from an earlier term are counted",
+            Bug::CountStaleAppendReplies => {
+                "AppendEntries replies from an earlier term are counted into matchIndex"
+            }
+            Bug::TruncateMatchingEntries => {
+                "a follower truncates its log after prevLogIndex even when the entries already match"
+            }
+            Bug::CommitWithoutMin => {
+                "a follower sets commitIndex to leaderCommit, not min(leaderCommit, index of last new entry)"
+            }
+            Bug::AcceptStaleTerm => "an AppendEntries from a stale term is accepted",
+            Bug::QuorumOffByOne => "a quorum is n/2 servers instead of n/2 + 1",
+        }
+    }
+
+    /// The property the flag is known to violate (its test pins the shortest counterexample).
+    /// `CountStaleAppendReplies` names the property the mistake threatens, but the checker finds
+    /// no violation of it at any bound tried (specs/bugs.md); see `shows_violation`.
+    pub fn violates(self) -> &'static str {
+        match self {
+            Bug::CommitPreviousTerm => STATE_MACHINE_SAFETY,
+            Bug::VoteWithoutUpToDateCheck => LEADER_COMPLETENESS,
+            Bug::UpToDateIndexFirst => LEADER_COMPLETENESS,
+            Bug::ForgetVotedForOnRestart => ELECTION_SAFETY,
+            Bug::ForgetTermOnRestart => ELECTION_SAFETY,
+            Bug::ClearVoteOnStepDown => ONE_VOTE_PER_TERM,
+            Bug::CountStaleVotes => ELECTION_SAFETY,
+            Bug::CountStaleAppendReplies => STATE_MACHINE_SAFETY,
+            Bug::TruncateMatchingEntries => STATE_MACHINE_SAFETY,
+            Bug::CommitWithoutMin => COMMIT_WITHIN_LOG,
+            Bug::AcceptStaleTerm => STATE_MACHINE_SAFETY,
+            Bug::QuorumOffByOne => ELECTION_SAFETY,
+        }
+    }
+
+    /// Whether the checker finds a violation at `bounds()`.
+    pub fn shows_violation(self) -> bool {
+        self != Bug::CountStaleAppendReplies
+    }
+
+    /// The smallest bounds (and the parameters) at which the violation shows; `--bug NAME`
+    /// uses them unless bounds are given.
+    pub fn bounds(self) -> Bounds {
+        // (max term, max log, messages in flight, restarts, drops, duplicates), 3 servers, 1 value.
+        let (t, l, m, r, d, u) = match self {
+            Bug::CommitPreviousTerm => (4, 3, 2, 0, 1, 0),
+            Bug::VoteWithoutUpToDateCheck => (2, 1, 2, 0, 1, 0),
+            Bug::UpToDateIndexFirst => (3, 3, 2, 0, 1, 0),
+            Bug::ForgetVotedForOnRestart => (1, 1, 2, 1, 1, 0),
+            Bug::ForgetTermOnRestart => (1, 1, 2, 1, 1, 0),
+            Bug::ClearVoteOnStepDown => (1, 0, 3, 0, 1, 0),
+            Bug::CountStaleVotes => (2, 1, 4, 0, 0, 0),
+            Bug::CountStaleAppendReplies => (3, 2, 3, 0, 0, 0),
+            Bug::TruncateMatchingEntries => (2, 2, 3, 0, 0, 0),
+            Bug::CommitWithoutMin => (2, 2, 2, 0, 1, 0),
+            Bug::AcceptStaleTerm => (3, 2, 3, 0, 0, 0),
+            Bug::QuorumOffByOne => (1, 1, 2, 0, 1, 0),
+        };
+        Bounds {
+            servers: 3,
+            max_term: t,
+            max_log: l,
+            values: 1,
+            max_messages: m,
+            max_restarts: r,
+            max_drops: d,
+            max_duplicates: u,
+        }
+    }
+
+    pub fn params(self) -> Params {
+        match self {
+            // With the no-op, the AppendEntries that makes the candidate step down carries an
+            // entry, and the old RequestVote then fails the up-to-date check: the second vote
+            // needs a leader with an empty log.
+            Bug::ClearVoteOnStepDown => Params {
+                noop: false,
+                ..Params::default()
+            },
+            _ => Params::default(),
+        }
+    }
+
+    /// Where the mistake was described or seen.
+    pub fn source(self) -> &'static str {
+        match self {
+            Bug::CommitPreviousTerm => "Raft paper section 5.4.2 and Figure 8; PySyncObj #169",
+            Bug::VoteWithoutUpToDateCheck => "Raft paper section 5.4.1",
+            Bug::UpToDateIndexFirst => "openraft: compare last_log_id in dictionary order",
+            Bug::ForgetVotedForOnRestart => {
+                "nebula PR 3415; etcd raft README (persist before send)"
+            }
+            Bug::ForgetTermOnRestart => {
+                "Raft paper Figure 2 (currentTerm is persistent); willemt/raft PR 118"
+            }
+            Bug::ClearVoteOnStepDown => "akka-raft #56; camunda/zeebe #5356",
+            Bug::CountStaleVotes => "little-raft #44; eatonphil/raft-rs #3",
+            Bug::CountStaleAppendReplies => "PySyncObj #167; RaftOS #25",
+            Bug::TruncateMatchingEntries => {
+                "Raft paper section 5.3 and Figure 2 step 3; openraft 9540c904; RaftOS #26"
+            }
+            Bug::CommitWithoutMin => "Raft paper Figure 2 step 5; copycat #265; scylladb #9965",
+            Bug::AcceptStaleTerm => "Raft paper Figure 2 AppendEntries step 1",
+            Bug::QuorumOffByOne => "classic off-by-one; Raft paper section 5.2 (majority)",
+        }
+    }
+}

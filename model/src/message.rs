@@ -1,0 +1,123 @@
+//! Log entries, the four messages of Figure 2 (RequestVote and AppendEntries, each with its
+//! reply) and the network that carries them (Raft paper, sections 5.1-5.3 and Figure 2).
+//!
+//! Section 5.1: servers "communicate using remote procedure calls"; RPCs may be lost, delayed,
+//! reordered and retried. The model therefore treats every request and every reply as one
+//! message in an unordered multiset: any copy may be delivered, dropped or duplicated.
+
+use serde::{Deserialize, Serialize};
+
+/// A server id, `0..servers`.
+pub type ServerId = u8;
+/// A term; terms start at 0 (section 5.1: "terms act as a logical clock").
+pub type Term = u8;
+/// A log index; the first entry has index 1 and index 0 is the empty prefix (Figure 2).
+pub type Index = u8;
+/// A client value, `0..values`.
+pub type Value = u8;
+
+/// What an entry carries: a client command or the no-op a leader appends on election
+/// (section 8: "each leader commit a blank no-op entry into the log at the start of its term").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Payload {
+    Noop,
+    Value(Value),
+}
+
+/// A log entry: "each entry contains command for state machine, and term when entry was received
+/// by leader" (Figure 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub payload: Payload,
+}
+
+/// The kind-specific fields of a message (Figure 2, "RequestVote RPC" and "AppendEntries RPC").
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Body {
+    RequestVote {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    RequestVoteResponse {
+        granted: bool,
+    },
+    AppendEntries {
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    },
+    /// `index` is `prev_log_index + entries.len()` on success and `prev_log_index` on failure
+    /// (specs/contract.md), so the leader can tell which request the reply answers.
+    AppendEntriesResponse {
+        success: bool,
+        index: Index,
+    },
+}
+
+/// One message in flight. Every message carries the sender's term (Figure 2, "All Servers").
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Message {
+    pub term: Term,
+    pub src: ServerId,
+    pub dst: ServerId,
+    pub body: Body,
+}
+
+/// The network: an unordered multiset of messages, kept as a sorted vector with repeats so that
+/// two states holding the same messages are equal and hash alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Network(Vec<Message>);
+
+impl Network {
+    /// Every copy in flight, in sorted order.
+    pub fn messages(&self) -> &[Message] {
+        &self.0
+    }
+
+    /// The number of copies in flight (what `max_messages` bounds).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, message: &Message) -> bool {
+        self.0.binary_search(message).is_ok()
+    }
+
+    /// Adds one copy.
+    pub fn send(&mut self, message: Message) {
+        let at = self.0.partition_point(|m| m <= &message);
+        self.0.insert(at, message);
+    }
+
+    /// Removes one copy; returns false when there was none.
+    pub fn remove_one(&mut self, message: &Message) -> bool {
+        match self.0.binary_search(message) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Each distinct message once, in sorted order (the choices for Deliver, Drop, Duplicate).
+    pub fn distinct(&self) -> impl Iterator<Item = &Message> {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(at, m)| *at == 0 || self.0[at - 1] != **m)
+            .map(|(_, m)| m)
+    }
+
+    /// Rebuilds a network from any list of messages (used when renaming servers).
+    pub fn from_messages(mut messages: Vec<Message>) -> Self {
+        messages.sort();
+        Network(messages)
+    }
+}

@@ -1,0 +1,126 @@
+//! Catches silent state merging: an independent search over full states must reach exactly as
+//! many states as the stateright checker reports unique, and symmetry reduction must land
+//! between the exact number of orbits and the full count with the same verdicts.
+
+mod common;
+
+use common::full_search;
+use raft_model::check::{check, CheckOptions};
+use raft_model::symmetry::rename;
+use raft_model::{Bounds, Bug, RaftModel, ServerId, State};
+use std::collections::HashSet;
+
+fn small(servers: u8) -> RaftModel {
+    RaftModel {
+        bounds: Bounds {
+            servers,
+            max_term: 2,
+            max_log: 2,
+            values: 1,
+            max_messages: 2,
+            max_restarts: 1,
+            max_drops: 1,
+            max_duplicates: 1,
+        },
+        ..RaftModel::default()
+    }
+}
+
+fn assert_same_count(model: &RaftModel, threads: usize) {
+    let full = full_search(model);
+    let report = check(
+        model,
+        &CheckOptions {
+            threads,
+            ..CheckOptions::default()
+        },
+    );
+    assert_eq!(
+        report.unique_states,
+        full.reachable.len(),
+        "checker and full-state search disagree for {model:?}"
+    );
+}
+
+#[test]
+fn checker_counts_every_state_of_three_servers() {
+    assert_same_count(&small(3), 1);
+}
+
+#[test]
+fn checker_counts_every_state_with_two_threads() {
+    assert_same_count(&small(3), 2);
+}
+
+#[test]
+fn checker_counts_every_state_of_one_and_two_servers() {
+    assert_same_count(&small(1), 1);
+    assert_same_count(&small(2), 1);
+}
+
+#[test]
+fn checker_counts_every_state_under_a_bug() {
+    assert_same_count(&RaftModel::for_bug(Bug::ForgetVotedForOnRestart), 1);
+}
+
+/// The least of the renamings of `state` under every permutation of the server ids.
+fn canonical(state: &State) -> State {
+    let n = state.servers.len();
+    permutations(n)
+        .into_iter()
+        .map(|order| {
+            let mut new_id = vec![0 as ServerId; n];
+            for (new, &old) in order.iter().enumerate() {
+                new_id[old] = new as ServerId;
+            }
+            rename(state, &order, &new_id)
+        })
+        .min()
+        .expect("at least one permutation")
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+#[test]
+fn symmetry_reduces_soundly() {
+    let model = small(3);
+    let full = full_search(&model);
+    let orbits: HashSet<State> = full.reachable.iter().map(canonical).collect();
+    let plain = check(&model, &CheckOptions::default());
+    let reduced = check(
+        &model,
+        &CheckOptions {
+            symmetry: true,
+            ..CheckOptions::default()
+        },
+    );
+    assert!(
+        orbits.len() <= reduced.unique_states && reduced.unique_states < plain.unique_states,
+        "orbits {} <= reduced {} < full {}",
+        orbits.len(),
+        reduced.unique_states,
+        plain.unique_states
+    );
+    for (a, b) in plain.properties.iter().zip(&reduced.properties) {
+        assert_eq!(a.status, b.status, "{}", a.name);
+    }
+    println!(
+        "full {} states, symmetry {} representatives, {} orbits",
+        plain.unique_states,
+        reduced.unique_states,
+        orbits.len()
+    );
+}
