@@ -150,7 +150,11 @@ impl Node {
         if !current || !self.membership.is_voter(from) {
             return;
         }
-        self.votes.insert(from, granted);
+        // A voter grants at most one candidate per term, so a grant stands: a rejection that
+        // arrives after it answers an earlier request (duplicated, or from an earlier election
+        // of this candidate, re-sent with the voter's new term) and must not erase it.
+        let vote = self.votes.entry(from).or_insert(false);
+        *vote |= granted;
         if !self.won() {
             return;
         }

@@ -736,3 +736,17 @@ fn malformed_messages_are_ignored_without_panicking() {
     f.timeout();
     assert_eq!((f.term(), f.last_index()), (1, 0));
 }
+
+#[test]
+fn candidates_keep_a_grant_when_a_later_reply_from_the_same_voter_rejects() {
+    // A voter grants at most one vote per term, so once it granted, a rejection from it in the
+    // same term answers an older request (here a duplicate) and must not take the grant back.
+    // Five servers: the candidate needs two grants besides its own.
+    let mut c = basic(4, 5);
+    c.timeout();
+    c.step(vote_resp(0, 4, 1, true));
+    c.step(vote_resp(0, 4, 1, false));
+    assert_eq!(c.role(), Role::Candidate);
+    c.step(vote_resp(1, 4, 1, true));
+    assert_eq!(c.role(), Role::Leader, "the grant from 0 must still count");
+}
