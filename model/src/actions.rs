@@ -178,7 +178,6 @@ impl RaftModel {
     /// entries (sections 5.2, 5.3). Sending does not move nextIndex.
     fn heartbeat(&self, state: &mut State, i: ServerId) {
         let s = &state.servers[i as usize];
-        let mut sent = Vec::new();
         for dst in peers(self.bounds.servers, i) {
             let next = s.next_index[dst as usize].max(1);
             let prev_log_index = next - 1;
@@ -186,7 +185,7 @@ impl RaftModel {
             let prev_log_term = s.term_at(prev_log_index).unwrap_or(0);
             let from = (prev_log_index as usize).min(s.log.len());
             let to = (from + self.params.max_entries as usize).min(s.log.len());
-            sent.push(Message {
+            state.network.send(Message {
                 term: s.current_term,
                 src: i,
                 dst,
@@ -197,9 +196,6 @@ impl RaftModel {
                     leader_commit: s.commit_index,
                 },
             });
-        }
-        for m in sent {
-            state.network.send(m);
         }
     }
 

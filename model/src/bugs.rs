@@ -122,8 +122,9 @@ impl Bug {
     }
 
     /// The property the flag is known to violate (its test pins the shortest counterexample).
-    /// `CountStaleAppendReplies` names the property the mistake threatens, but the checker finds
-    /// no violation of it at any bound tried (specs/bugs.md); see `shows_violation`.
+    /// For `CountStaleAppendReplies` the violation needs 5 servers and is shown by a scripted
+    /// counterexample (`scripted_bounds`, model/tests/stale_replies.rs), not by the checker at
+    /// `bounds()`; see `shows_violation`.
     pub fn violates(self) -> &'static str {
         match self {
             Bug::CommitPreviousTerm => STATE_MACHINE_SAFETY,
@@ -133,7 +134,7 @@ impl Bug {
             Bug::ForgetTermOnRestart => ELECTION_SAFETY,
             Bug::ClearVoteOnStepDown => ONE_VOTE_PER_TERM,
             Bug::CountStaleVotes => ELECTION_SAFETY,
-            Bug::CountStaleAppendReplies => STATE_MACHINE_SAFETY,
+            Bug::CountStaleAppendReplies => LEADER_COMPLETENESS,
             Bug::TruncateMatchingEntries => STATE_MACHINE_SAFETY,
             Bug::CommitWithoutMin => COMMIT_WITHIN_LOG,
             Bug::AcceptStaleTerm => STATE_MACHINE_SAFETY,
@@ -146,8 +147,30 @@ impl Bug {
         self != Bug::CountStaleAppendReplies
     }
 
+    /// For a flag whose violation the checker cannot show by exhaustive search: the smallest
+    /// bounds containing the scripted counterexample that shows it (model/tests/stale_replies.rs
+    /// replays it). `bounds()` stays the small configuration that `--bug NAME` and the
+    /// conformance checks explore completely.
+    pub fn scripted_bounds(self) -> Option<Bounds> {
+        match self {
+            // 5 servers, max term 4, max log 2, 1 value, 9 messages in flight, no faults.
+            Bug::CountStaleAppendReplies => Some(Bounds {
+                servers: 5,
+                max_term: 4,
+                max_log: 2,
+                values: 1,
+                max_messages: 9,
+                max_restarts: 0,
+                max_drops: 0,
+                max_duplicates: 0,
+            }),
+            _ => None,
+        }
+    }
+
     /// The smallest bounds (and the parameters) at which the violation shows; `--bug NAME`
-    /// uses them unless bounds are given.
+    /// uses them unless bounds are given. For `CountStaleAppendReplies`, which shows nothing
+    /// with 3 servers, the 3-server bounds where the flag is live (see `scripted_bounds`).
     pub fn bounds(self) -> Bounds {
         // (max term, max log, messages in flight, restarts, drops, duplicates), 3 servers, 1 value.
         let (t, l, m, r, d, u) = match self {

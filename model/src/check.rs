@@ -7,7 +7,7 @@ use crate::minimise;
 use crate::svg::format_action;
 use crate::RaftModel;
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model, Path};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 use std::time::{Duration, Instant};
 
 /// How to run a check.
@@ -20,6 +20,12 @@ pub struct CheckOptions {
     pub explorer_addr: String,
     /// Print progress on stderr once the run takes longer than a second.
     pub progress: bool,
+    /// End the search at the first violated `always` property and report the path the search
+    /// took to it (not necessarily the shortest), for bounds too large to explore completely.
+    pub stop_on_violation: bool,
+    /// End the search once this many states (`Report::states`) have been generated, for bounds
+    /// too large to explore completely; the report then covers the part explored.
+    pub state_limit: Option<usize>,
 }
 
 impl Default for CheckOptions {
@@ -29,6 +35,8 @@ impl Default for CheckOptions {
             symmetry: false,
             explorer_addr: "127.0.0.1:3000".to_string(),
             progress: false,
+            stop_on_violation: false,
+            state_limit: None,
         }
     }
 }
@@ -41,7 +49,8 @@ pub struct PropertyResult {
     pub expectation: &'static str,
     /// "holds", "violated", "witnessed" or "not witnessed".
     pub status: &'static str,
-    /// For a violated `always`: the shortest action sequence that reaches a violation.
+    /// For a violated `always`: the shortest action sequence that reaches a violation (with
+    /// `stop_on_violation` or `state_limit`, the path the search took).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +96,12 @@ pub fn check(model: &RaftModel, options: &CheckOptions) -> Report {
     if options.symmetry {
         builder = builder.symmetry();
     }
+    if options.stop_on_violation {
+        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    }
+    if let Some(limit) = options.state_limit {
+        builder = builder.target_state_count(limit);
+    }
     let checker = builder.spawn_dfs();
     let mut last_report = Instant::now();
     while !checker.is_done() {
@@ -119,7 +134,14 @@ pub fn check(model: &RaftModel, options: &CheckOptions) -> Report {
     if options.progress && seconds > 1.0 && !violated.is_empty() {
         eprintln!("finding the shortest counterexamples...");
     }
-    let shortest = minimise::shortest_paths(model, &violated);
+    let shortest = if options.stop_on_violation || options.state_limit.is_some() {
+        violated
+            .iter()
+            .map(|&name| (name, discoveries[name].clone().into_actions()))
+            .collect()
+    } else {
+        minimise::shortest_paths(model, &violated)
+    };
     let minimise_seconds = minimise_start.elapsed().as_secs_f64();
 
     let properties = model

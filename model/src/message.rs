@@ -5,6 +5,7 @@
 //! reordered and retried. The model therefore treats every request and every reply as one
 //! message in an unordered multiset: any copy may be delivered, dropped or duplicated.
 
+use crate::inline::{Filler, InlineVec};
 use serde::{Deserialize, Serialize};
 
 /// A server id, `0..servers`.
@@ -65,10 +66,20 @@ pub struct Message {
     pub body: Body,
 }
 
+impl Filler for Message {
+    const FILLER: Self = Message {
+        term: 0,
+        src: 0,
+        dst: 0,
+        body: Body::RequestVoteResponse { granted: false },
+    };
+}
+
 /// The network: an unordered multiset of messages, kept as a sorted vector with repeats so that
-/// two states holding the same messages are equal and hash alike.
+/// two states holding the same messages are equal and hash alike. Up to two messages are kept
+/// inline (no allocation per cloned state); the JSON form is the list of messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Network(Vec<Message>);
+pub struct Network(InlineVec<Message, 2>);
 
 impl Network {
     /// Every copy in flight, in sorted order.
@@ -118,6 +129,6 @@ impl Network {
     /// Rebuilds a network from any list of messages (used when renaming servers).
     pub fn from_messages(mut messages: Vec<Message>) -> Self {
         messages.sort();
-        Network(messages)
+        Network(InlineVec::from(messages))
     }
 }

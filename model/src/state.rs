@@ -2,7 +2,8 @@
 //! counters that the bounds limit, and the history ("ghost") variables that the properties of
 //! Figure 3 need because they speak about the past (Raft paper, sections 5.2-5.4).
 
-use crate::message::{Entry, Index, Network, ServerId, Term};
+use crate::inline::{Filler, InlineVec};
+use crate::message::{Entry, Index, Network, Payload, ServerId, Term};
 use serde::{Deserialize, Serialize};
 
 /// Figure 2: a server is a follower, a candidate or a leader (section 5.1, Figure 4).
@@ -44,7 +45,7 @@ impl ServerSet {
 
 /// One server. The first three fields are persistent (Figure 2, "Persistent state on all
 /// servers"); the rest are volatile and lost on restart.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Server {
     pub current_term: Term,
     pub voted_for: Option<ServerId>,
@@ -102,6 +103,28 @@ impl Server {
     }
 }
 
+/// A clone leaves room for one more log entry: most steps that change a log append one entry
+/// to a freshly cloned state, which would otherwise reallocate.
+impl Clone for Server {
+    fn clone(&self) -> Self {
+        let mut log = Vec::new();
+        if !self.log.is_empty() {
+            log.reserve_exact(self.log.len() + 1);
+            log.extend_from_slice(&self.log);
+        }
+        Server {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+            log,
+            role: self.role,
+            commit_index: self.commit_index,
+            votes_granted: self.votes_granted,
+            next_index: self.next_index.clone(),
+            match_index: self.match_index.clone(),
+        }
+    }
+}
+
 impl Default for Server {
     fn default() -> Self {
         Server::new()
@@ -127,15 +150,27 @@ pub struct Committed {
     pub term: Term,
 }
 
+impl Filler for Committed {
+    const FILLER: Self = Committed {
+        index: 0,
+        entry: Entry {
+            term: 0,
+            payload: Payload::Noop,
+        },
+        term: 0,
+    };
+}
+
 /// History variables: facts about the past that the properties need. They never influence
-/// what the servers do.
+/// what the servers do. The lists are kept inline (no allocation per cloned state) and read,
+/// compare, hash and serialise as the `Vec`s they stand for.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct History {
     /// Every (term, leader) ever elected, sorted (Election Safety).
-    pub elected: Vec<(Term, ServerId)>,
+    pub elected: InlineVec<(Term, ServerId), 6>,
     /// Every entry ever committed at any server, sorted by (index, entry) (Leader Completeness,
     /// State Machine Safety).
-    pub committed: Vec<Committed>,
+    pub committed: InlineVec<Committed, 6>,
     /// A leader removed or changed an entry of its own log while leader in the same term
     /// (Leader Append-Only is a statement about two consecutive states).
     pub leader_log_rewritten: bool,
@@ -144,7 +179,7 @@ pub struct History {
     /// Per server, the vote it cast in its current term as (term, candidate). In a correct run
     /// this mirrors votedFor exactly, so it adds no states; it differs only when a bug forgets
     /// a vote without a new term.
-    pub votes_cast: Vec<Option<(Term, ServerId)>>,
+    pub votes_cast: InlineVec<Option<(Term, ServerId)>, 8>,
     /// Some server voted for two different candidates in one term.
     pub double_vote: bool,
     /// Some server removed a conflicting suffix on AppendEntries (a `sometimes` witness).
@@ -197,7 +232,7 @@ impl State {
             network: Network::default(),
             faults: Faults::default(),
             history: History {
-                votes_cast: vec![None; servers],
+                votes_cast: (0..servers).map(|_| None).collect(),
                 ..History::default()
             },
         }

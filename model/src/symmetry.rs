@@ -81,7 +81,7 @@ pub fn rename(state: &State, order: &[usize], new_id: &[ServerId]) -> State {
         })
         .collect();
     let mut history = state.history.clone();
-    for (_, leader) in &mut history.elected {
+    for (_, leader) in history.elected.iter_mut() {
         *leader = map(*leader);
     }
     history.elected.sort();

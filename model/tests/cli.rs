@@ -103,3 +103,25 @@ fn bugs_lists_every_flag() {
         assert!(out.contains(bug.name()), "{}", bug.name());
     }
 }
+
+#[test]
+fn stop_on_violation_and_state_limit_end_the_search_early() {
+    // The full search at these bounds visits 276,945 states; both options end it far sooner.
+    let (code, out, _) = raft_model(&[
+        "check",
+        "--bug",
+        "count-stale-votes",
+        "--stop-on-violation",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert!(report["unique_states"].as_u64().unwrap() < 276_945, "{out}");
+    assert!(out.contains("\"violated\""), "{out}");
+
+    let (code, out, _) = raft_model(&["check", "--state-limit", "1000", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert!(report["states"].as_u64().unwrap() < 100_000, "{out}");
+    assert!(code <= 1, "{out}");
+}
