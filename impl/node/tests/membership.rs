@@ -1,0 +1,148 @@
+//! Membership changes with the real `etcdctl`: add a learner, start it, see it replicate,
+//! promote it to voter, remove another member, and keep serving writes throughout. Skips (with a
+//! printed reason) only when etcdctl is not installed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn member_list(endpoints: &str) -> Vec<Value> {
+    let out = ok(&etcdctl(endpoints, &["member", "list", "-w", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["members"].as_array().unwrap().clone()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn add_learner_promote_and_remove_with_etcdctl() {
+    if !etcdctl_present() {
+        eprintln!("SKIPPED: etcdctl not found on PATH (Debian package etcd-client)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::new(dir.path(), 3);
+    let each: Vec<String> = procs.members.iter().map(Member::endpoint).collect();
+    let all = procs.endpoints();
+    let leader = wait_leader(&each, Duration::from_secs(15), 0).expect("no leader elected");
+    ok(&etcdctl(&all, &["put", "before-add", "1"]));
+
+    // Add a learner; the reply names the new member's id.
+    let new_peer = free_port();
+    let new_client = free_port();
+    let out = ok(&etcdctl(
+        &all,
+        &[
+            "member",
+            "add",
+            "node-4",
+            &format!("--peer-urls=http://127.0.0.1:{new_peer}"),
+            "--learner",
+            "-w",
+            "json",
+        ],
+    ));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let id = v["member"]["ID"].as_u64().expect("member id");
+    assert_eq!(v["member"]["isLearner"], true);
+
+    // Start it with --join.
+    procs.members.push(Member {
+        id,
+        peer: new_peer,
+        client: new_client,
+        extra: vec![
+            "--join".to_string(),
+            "--name".to_string(),
+            "node-4".to_string(),
+        ],
+    });
+    let child = procs.spawn(3);
+    procs.children.push(Some(child));
+    let learner = procs.members[3].endpoint();
+
+    // It receives the log (a learner applies entries too) and publishes its client address.
+    wait_until("the learner to catch up", Duration::from_secs(20), || {
+        get_value(&learner, "before-add", true).as_deref() == Some("1")
+    });
+    wait_until(
+        "the learner's client address",
+        Duration::from_secs(10),
+        || {
+            member_list(&all).iter().any(|m| {
+                m["ID"].as_u64() == Some(id)
+                    && m["clientURLs"][0] == format!("http://{learner}")
+                    && m["name"] == "node-4"
+            })
+        },
+    );
+    let out = ok(&etcdctl(&learner, &["endpoint", "status", "-w", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["Status"]["isLearner"], true);
+
+    // Promote it.
+    let hex_id = format!("{id:x}");
+    wait_until(
+        "the promotion to be accepted",
+        Duration::from_secs(10),
+        || {
+            etcdctl(&all, &["member", "promote", &hex_id])
+                .status
+                .success()
+        },
+    );
+    let list = member_list(&all);
+    let m = list.iter().find(|m| m["ID"].as_u64() == Some(id)).unwrap();
+    assert_ne!(m["isLearner"], true);
+    ok(&etcdctl(&all, &["put", "after-promote", "2"]));
+    wait_until(
+        "the promoted member to apply",
+        Duration::from_secs(10),
+        || get_value(&learner, "after-promote", true).as_deref() == Some("2"),
+    );
+
+    // Remove one of the original followers.
+    let victim = procs
+        .members
+        .iter()
+        .position(|m| m.id != leader && m.id != id)
+        .unwrap();
+    let victim_id = procs.members[victim].id;
+    ok(&etcdctl(
+        &all,
+        &["member", "remove", &format!("{victim_id:x}")],
+    ));
+    wait_until("the removal to show", Duration::from_secs(10), || {
+        let list = member_list(&all);
+        list.len() == 3 && list.iter().all(|m| m["ID"].as_u64() != Some(victim_id))
+    });
+    if let Some(mut c) = procs.children[victim].take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    // The remaining three (two originals and the promoted member) still commit writes.
+    let remaining: Vec<String> = procs
+        .members
+        .iter()
+        .filter(|m| m.id != victim_id)
+        .map(Member::endpoint)
+        .collect();
+    let remaining_list = remaining.join(",");
+    ok(&etcdctl(&remaining_list, &["put", "after-remove", "3"]));
+    for e in &remaining {
+        wait_until(
+            "the write on every remaining member",
+            Duration::from_secs(10),
+            || get_value(e, "after-remove", true).as_deref() == Some("3"),
+        );
+    }
+}
