@@ -1,0 +1,210 @@
+//! Comparing the model's state with the abstracted impl cluster: a cheap yes/no used on every
+//! transition, and the field-by-field differences used only to explain a divergence.
+
+use crate::abstraction;
+use crate::driver::Cluster;
+use raft_model::{Message, Payload, Role, Server, State};
+
+/// One field that differs: where, and its value on each side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub field: String,
+    pub model: String,
+    pub impl_side: String,
+}
+
+/// Whether every server and the network abstract to the model's. Allocates nothing on the
+/// common path (this runs once per transition checked).
+pub fn conforms(expected: &State, cluster: &Cluster) -> bool {
+    expected.servers.len() == cluster.len()
+        && expected
+            .servers
+            .iter()
+            .enumerate()
+            .all(|(i, s)| server_matches(s, cluster.node(i), cluster.len()))
+        && expected.network.len() == cluster.network().len()
+        && expected
+            .network
+            .messages()
+            .iter()
+            .zip(cluster.network())
+            .all(|(m, f)| *m == f.abs)
+}
+
+fn server_matches(s: &Server, node: &raft_impl::Node, n: usize) -> bool {
+    let role = match node.role() {
+        raft_impl::Role::Follower => Role::Follower,
+        raft_impl::Role::Candidate => Role::Candidate,
+        raft_impl::Role::Leader => Role::Leader,
+        raft_impl::Role::PreCandidate => return false,
+    };
+    let log_matches = || {
+        node.snapshot().index == 0
+            && node.entries().len() == s.log.len()
+            && node.entries().iter().zip(&s.log).all(|(e, m)| {
+                e.term == m.term as u64
+                    && match (&e.payload, m.payload) {
+                        (raft_impl::Payload::Noop, Payload::Noop) => true,
+                        (raft_impl::Payload::Normal(d), Payload::Value(v)) => d[..] == [v],
+                        _ => false,
+                    }
+            })
+    };
+    let votes_match = || {
+        let votes = node.votes_granted();
+        votes.len() == s.votes_granted.len()
+            && votes
+                .iter()
+                .all(|&v| v < 8 && s.votes_granted.contains(v as u8))
+    };
+    let progress_matches = || {
+        let ps = node.progresses();
+        if ps.is_empty() {
+            return s.next_index.is_empty() && s.match_index.is_empty();
+        }
+        s.next_index.len() == n
+            && s.match_index.len() == n
+            && (0..n).all(|p| match ps.get(&(p as u64)) {
+                Some(pr) => {
+                    pr.next_index == s.next_index[p] as u64
+                        && pr.match_index == s.match_index[p] as u64
+                }
+                None => p as u64 == node.id() && s.next_index[p] == 0 && s.match_index[p] == 0,
+            })
+    };
+    role == s.role
+        && node.term() == s.current_term as u64
+        && node.voted_for() == s.voted_for.map(u64::from)
+        && node.commit_index() == s.commit_index as u64
+        && log_matches()
+        && votes_match()
+        && progress_matches()
+}
+
+/// Every field in which the abstracted cluster differs from `expected`.
+pub fn differences(expected: &State, cluster: &Cluster) -> Vec<Difference> {
+    let mut out = Vec::new();
+    for (i, s) in expected.servers.iter().enumerate() {
+        if i >= cluster.len() {
+            break;
+        }
+        match abstraction::server(cluster.node(i), cluster.len()) {
+            Ok(a) => server_differences(&format!("servers[{i}]"), s, &a, &mut out),
+            Err(why) => out.push(Difference {
+                field: format!("servers[{i}]"),
+                model: format!("{s:?}"),
+                impl_side: format!("no abstraction: {why}"),
+            }),
+        }
+    }
+    let impl_network: Vec<Message> = cluster.network().iter().map(|f| f.abs.clone()).collect();
+    network_differences(expected.network.messages(), &impl_network, &mut out);
+    out
+}
+
+/// The fields of two server states that differ.
+pub fn server_differences(prefix: &str, m: &Server, a: &Server, out: &mut Vec<Difference>) {
+    let mut field = |name: &str, x: String, y: String| {
+        if x != y {
+            out.push(Difference {
+                field: format!("{prefix}.{name}"),
+                model: x,
+                impl_side: y,
+            });
+        }
+    };
+    field("role", format!("{:?}", m.role), format!("{:?}", a.role));
+    field(
+        "current_term",
+        m.current_term.to_string(),
+        a.current_term.to_string(),
+    );
+    field(
+        "voted_for",
+        format!("{:?}", m.voted_for),
+        format!("{:?}", a.voted_for),
+    );
+    field("log", format_log(&m.log), format_log(&a.log));
+    field(
+        "commit_index",
+        m.commit_index.to_string(),
+        a.commit_index.to_string(),
+    );
+    field(
+        "votes_granted",
+        format!("{:?}", m.votes_granted.iter().collect::<Vec<_>>()),
+        format!("{:?}", a.votes_granted.iter().collect::<Vec<_>>()),
+    );
+    field(
+        "next_index",
+        format!("{:?}", m.next_index),
+        format!("{:?}", a.next_index),
+    );
+    field(
+        "match_index",
+        format!("{:?}", m.match_index),
+        format!("{:?}", a.match_index),
+    );
+}
+
+/// Messages in flight on one side only (multiset difference, both sides sorted).
+pub fn network_differences(model: &[Message], impl_side: &[Message], out: &mut Vec<Difference>) {
+    let (only_model, only_impl) = multiset_difference(model, impl_side);
+    for m in only_model {
+        out.push(Difference {
+            field: "network".to_string(),
+            model: crate::report::format_message(&m),
+            impl_side: "(absent)".to_string(),
+        });
+    }
+    for m in only_impl {
+        out.push(Difference {
+            field: "network".to_string(),
+            model: "(absent)".to_string(),
+            impl_side: crate::report::format_message(&m),
+        });
+    }
+}
+
+/// (a - b, b - a) for sorted multisets.
+pub fn multiset_difference<T: Ord + Clone>(a: &[T], b: &[T]) -> (Vec<T>, Vec<T>) {
+    let (mut i, mut j) = (0, 0);
+    let (mut only_a, mut only_b) = (Vec::new(), Vec::new());
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => {
+                only_a.push(x.clone());
+                i += 1;
+            }
+            (Some(_), Some(y)) => {
+                only_b.push(y.clone());
+                j += 1;
+            }
+            (Some(x), None) => {
+                only_a.push(x.clone());
+                i += 1;
+            }
+            (None, Some(y)) => {
+                only_b.push(y.clone());
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (only_a, only_b)
+}
+
+pub fn format_log(log: &[raft_model::Entry]) -> String {
+    let items: Vec<String> = log
+        .iter()
+        .map(|e| match e.payload {
+            Payload::Noop => format!("{}:noop", e.term),
+            Payload::Value(v) => format!("{}:v{v}", e.term),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}

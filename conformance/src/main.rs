@@ -1,0 +1,648 @@
+//! `raft-conform`: conformance of the Raft core to the model, as a CLI and a CI gate.
+//!
+//! Exit codes: 0 everything conforms, 1 a divergence (report printed, trace saved), 2 bad
+//! arguments, a malformed trace file or an infrastructure error.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use raft_conformance::coverage::Coverage;
+use raft_conformance::driver::Perturbation;
+use raft_conformance::gate;
+use raft_conformance::replay::{self, Replayed};
+use raft_conformance::{exhaustive, impl_first, itf, junit, trace, walk};
+use raft_model::{minimise, Bounds, Bug, Params, RaftModel};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+#[command(
+    name = "raft-conform",
+    version,
+    about = "Checks that the Raft core refines the model, transition by transition"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The CI gate: saved traces, exhaustive mode, then random walks and impl-first runs until
+    /// the budget is spent.
+    Gate(GateArgs),
+    /// Check every transition of the model's reachable graph against the impl.
+    Exhaustive(ExhaustiveArgs),
+    /// Seeded random walks at larger bounds.
+    Walk(WalkArgs),
+    /// Run the impl under a seeded random schedule and check each step is a model transition.
+    ImplFirst(ImplFirstArgs),
+    /// Replay a trace file against the impl.
+    Replay(ReplayArgs),
+    /// Write the model's shortest counterexample for a bug flag as a trace file.
+    Counterexample(CounterexampleArgs),
+    /// Convert a trace file to another format (ITF).
+    Convert(ConvertArgs),
+    /// Write the model's shortest run to a state where a `sometimes` property holds, for every
+    /// such property, as trace files (scenarios worth keeping as regression traces).
+    Witness(WitnessArgs),
+}
+
+#[derive(Args)]
+struct WitnessArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Directory to write `witness-<n>.json` into.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: PathBuf,
+}
+
+/// Model bounds and parameters; unset values take the model's defaults (or the bug flag's).
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Compare against the model with this bug flag on.
+    #[arg(long, value_name = "NAME")]
+    bug: Option<Bug>,
+    #[arg(long)]
+    servers: Option<u8>,
+    #[arg(long)]
+    max_term: Option<u8>,
+    #[arg(long)]
+    max_log: Option<u8>,
+    #[arg(long)]
+    values: Option<u8>,
+    #[arg(long)]
+    max_messages: Option<u8>,
+    #[arg(long)]
+    max_restarts: Option<u8>,
+    #[arg(long)]
+    max_drops: Option<u8>,
+    #[arg(long)]
+    max_duplicates: Option<u8>,
+    #[arg(long)]
+    max_entries: Option<u8>,
+    #[arg(long, value_name = "BOOL")]
+    noop: Option<bool>,
+    /// Inject this mistake on the impl side (to show that the check catches it).
+    #[arg(long, value_name = "NAME")]
+    perturb: Option<Perturbation>,
+}
+
+impl ModelArgs {
+    fn model(&self, base: Bounds) -> Result<RaftModel, String> {
+        let (b, p) = match self.bug {
+            Some(bug) => (bug.bounds(), bug.params()),
+            None => (base, Params::default()),
+        };
+        let model = RaftModel {
+            bounds: Bounds {
+                servers: self.servers.unwrap_or(b.servers),
+                max_term: self.max_term.unwrap_or(b.max_term),
+                max_log: self.max_log.unwrap_or(b.max_log),
+                values: self.values.unwrap_or(b.values),
+                max_messages: self.max_messages.unwrap_or(b.max_messages),
+                max_restarts: self.max_restarts.unwrap_or(b.max_restarts),
+                max_drops: self.max_drops.unwrap_or(b.max_drops),
+                max_duplicates: self.max_duplicates.unwrap_or(b.max_duplicates),
+            },
+            params: Params {
+                max_entries: self.max_entries.unwrap_or(p.max_entries),
+                noop: self.noop.unwrap_or(p.noop),
+            },
+            bug: self.bug,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+}
+
+#[derive(Args)]
+struct GateArgs {
+    /// Total time budget in seconds (the exhaustive stage always runs to the end).
+    #[arg(long, default_value_t = 120.0)]
+    budget: f64,
+    /// Seconds the randomized stages get at least, even when the exhaustive stage used up the
+    /// budget.
+    #[arg(long, default_value_t = 10.0)]
+    min_random: f64,
+    /// Seed of the randomized stages (default: from the clock; it is printed either way).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Saved traces replayed first.
+    #[arg(long, value_name = "DIR", default_value = "conformance/traces")]
+    traces: PathBuf,
+    /// Where a diverging trace is saved.
+    #[arg(long, value_name = "DIR", default_value = "target/conformance")]
+    out: PathBuf,
+    /// Servers in the random walks and impl-first runs.
+    #[arg(long, default_value_t = 5)]
+    walk_servers: u8,
+    #[arg(long, default_value_t = 300)]
+    walk_steps: usize,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print the coverage report at the end.
+    #[arg(long)]
+    coverage: bool,
+}
+
+#[derive(Args)]
+struct ExhaustiveArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Stop after this many seconds (the run is then reported incomplete).
+    #[arg(long)]
+    time_limit: Option<f64>,
+    #[arg(long, value_name = "DIR", default_value = "target/conformance")]
+    out: PathBuf,
+    #[arg(long)]
+    coverage: bool,
+    /// Also print the summary as one line of JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also run the model checker on the same bounds and compare its unique-state count.
+    #[arg(long)]
+    cross_check: bool,
+}
+
+#[derive(Args)]
+struct WalkArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    walks: Option<u64>,
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Seconds to keep walking (default 10 unless --walks is given).
+    #[arg(long)]
+    time_limit: Option<f64>,
+    #[arg(long, value_name = "DIR", default_value = "target/conformance")]
+    out: PathBuf,
+    #[arg(long)]
+    coverage: bool,
+}
+
+#[derive(Args)]
+struct ImplFirstArgs {
+    #[arg(long, default_value_t = 3)]
+    servers: u8,
+    #[arg(long, default_value_t = 3)]
+    values: u8,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    runs: Option<u64>,
+    #[arg(long, default_value_t = 400)]
+    steps: usize,
+    #[arg(long)]
+    time_limit: Option<f64>,
+    #[arg(long, value_name = "NAME")]
+    perturb: Option<Perturbation>,
+    #[arg(long, value_name = "DIR", default_value = "target/conformance")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// One or more trace files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print the coverage of the replayed traces (action kinds, transition classes, `sometimes`
+    /// properties witnessed).
+    #[arg(long)]
+    coverage: bool,
+    #[arg(long, value_name = "DIR", default_value = "target/conformance")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Json,
+    Itf,
+}
+
+#[derive(Args)]
+struct CounterexampleArgs {
+    #[arg(long, value_name = "NAME")]
+    bug: Bug,
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    file: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Itf)]
+    format: Format,
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gate(a) => run_gate(a),
+        Command::Exhaustive(a) => run_exhaustive(a),
+        Command::Walk(a) => run_walk(a),
+        Command::ImplFirst(a) => run_impl_first(a),
+        Command::Replay(a) => run_replay(a),
+        Command::Counterexample(a) => run_counterexample(a),
+        Command::Convert(a) => run_convert(a),
+        Command::Witness(a) => run_witness(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn seed_or_clock(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            % 1_000_000_007
+    })
+}
+
+fn seconds(x: f64, flag: &str) -> Result<Duration, String> {
+    if x.is_finite() && x >= 0.0 {
+        Ok(Duration::from_secs_f64(x))
+    } else {
+        Err(format!("{flag} must be a non-negative number of seconds"))
+    }
+}
+
+fn print_coverage(coverage: &Coverage) {
+    if !coverage.is_enabled() {
+        return;
+    }
+    let r = coverage.report();
+    println!("coverage: action kinds");
+    for (k, n) in &r.action_kinds {
+        println!("  {n:>12}  {k}");
+    }
+    println!(
+        "coverage: transition classes ({})",
+        r.transition_classes.len()
+    );
+    for (k, n) in &r.transition_classes {
+        println!("  {n:>12}  {k}");
+    }
+    println!("coverage: sometimes properties witnessed");
+    for p in &r.sometimes_witnessed {
+        println!("  yes  {p}");
+    }
+    for p in &r.sometimes_not_witnessed {
+        println!("  NO   {p}");
+    }
+}
+
+fn run_gate(a: GateArgs) -> Result<u8, String> {
+    let budget = seconds(a.budget, "--budget")?;
+    let seed = seed_or_clock(a.seed);
+    let exhaustive = a.model.model(Bounds::default())?;
+    let mut walks = RaftModel {
+        bounds: Bounds {
+            servers: a.walk_servers,
+            ..walk::default_bounds()
+        },
+        params: exhaustive.params,
+        bug: exhaustive.bug,
+    };
+    walks.validate()?;
+    if walks.bounds.servers == 0 {
+        return Err("--walk-servers must be at least 1".into());
+    }
+    walks.bounds.values = walks.bounds.values.max(1);
+    println!(
+        "gate: seed {seed} (rerun with --seed {seed}), budget {:.0} s",
+        budget.as_secs_f64()
+    );
+    let options = gate::Options {
+        budget,
+        seed,
+        exhaustive,
+        walks,
+        walk_steps: a.walk_steps,
+        min_random: seconds(a.min_random, "--min-random")?,
+        perturbation: a.model.perturb,
+        traces: Some(a.traces),
+        out: a.out,
+        coverage: a.coverage,
+    };
+    let outcome = gate::run(&options);
+    print_coverage(&outcome.coverage);
+    if let Some(path) = &a.junit {
+        let xml = junit::render("raft-conformance", &outcome.cases);
+        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(e) = &outcome.infrastructure_error {
+        eprintln!("error: {e}");
+    }
+    let code = outcome.exit_code();
+    println!(
+        "gate: {}",
+        match code {
+            0 => "conforms",
+            1 => "DIVERGENCE",
+            _ => "infrastructure error",
+        }
+    );
+    Ok(code)
+}
+
+fn run_exhaustive(a: ExhaustiveArgs) -> Result<u8, String> {
+    let model = a.model.model(Bounds::default())?;
+    let time_limit = a
+        .time_limit
+        .map(|t| seconds(t, "--time-limit"))
+        .transpose()?;
+    let outcome = exhaustive::run(
+        &model,
+        &exhaustive::Options {
+            perturbation: a.model.perturb,
+            time_limit,
+            coverage: a.coverage,
+            progress: true,
+        },
+    );
+    let s = &outcome.summary;
+    println!(
+        "model: {:?} {:?} bug {:?}",
+        model.bounds,
+        model.params,
+        model.bug.map(Bug::name)
+    );
+    if a.json {
+        println!("{}", serde_json::to_string(s).map_err(|e| e.to_string())?);
+    }
+    println!(
+        "exhaustive: {} states, {} transitions checked ({} leave the bounds), depth {}, {:.2} s, {:.0} transitions/s{}",
+        s.states,
+        s.transitions,
+        s.transitions_leaving_bounds,
+        s.max_depth,
+        s.seconds,
+        s.transitions_per_second,
+        if s.complete { "" } else { " (INCOMPLETE)" }
+    );
+    print_coverage(&outcome.coverage);
+    if a.cross_check && s.complete {
+        let report = raft_model::check::check(&model, &raft_model::check::CheckOptions::default());
+        println!(
+            "model checker: {} unique states ({:.2} s); exhaustive mode expanded {} ({})",
+            report.unique_states,
+            report.seconds,
+            s.states,
+            if report.unique_states as u64 == s.states {
+                "equal"
+            } else {
+                "DIFFERENT"
+            }
+        );
+    }
+    if let Some((actions, _)) = outcome.divergence {
+        let (d, saved) = gate::settle(
+            &model,
+            a.model.perturb,
+            &actions,
+            "exhaustive mode".into(),
+            None,
+            &a.out,
+            "divergence-exhaustive",
+        );
+        println!("{}", d.render());
+        saved?;
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn run_walk(a: WalkArgs) -> Result<u8, String> {
+    let model = a.model.model(walk::default_bounds())?;
+    let seed = seed_or_clock(a.seed);
+    let time_limit = match (a.time_limit, a.walks) {
+        (Some(t), _) => Some(seconds(t, "--time-limit")?),
+        (None, None) => Some(Duration::from_secs(10)),
+        (None, Some(_)) => None,
+    };
+    println!("walk: seed {seed}, bounds {:?}", model.bounds);
+    let outcome = walk::run(&walk::Options {
+        model: model.clone(),
+        perturbation: a.model.perturb,
+        seed,
+        steps: a.steps,
+        walks: a.walks,
+        time_limit,
+        coverage: a.coverage,
+    });
+    let s = &outcome.summary;
+    println!(
+        "walk: {} walks, {} steps, {:.2} s, {:.0} steps/s, {:.1} walks/s",
+        s.walks, s.steps, s.seconds, s.steps_per_second, s.walks_per_second
+    );
+    print_coverage(&outcome.coverage);
+    if let Some(found) = outcome.divergence {
+        let (d, saved) = gate::settle(
+            &model,
+            a.model.perturb,
+            &found.actions,
+            format!("random walk with seed {}", found.walk_seed),
+            Some(found.walk_seed),
+            &a.out,
+            &format!("divergence-walk-{}", found.walk_seed),
+        );
+        println!("{}", d.render());
+        saved?;
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn run_impl_first(a: ImplFirstArgs) -> Result<u8, String> {
+    if a.servers == 0 || a.servers > 8 {
+        return Err("--servers must be between 1 and 8".into());
+    }
+    let seed = seed_or_clock(a.seed);
+    let time_limit = match (a.time_limit, a.runs) {
+        (Some(t), _) => Some(seconds(t, "--time-limit")?),
+        (None, None) => Some(Duration::from_secs(10)),
+        (None, Some(_)) => None,
+    };
+    println!("impl-first: seed {seed}, {} servers", a.servers);
+    let options = impl_first::Options {
+        servers: a.servers,
+        values: a.values.max(1),
+        perturbation: a.perturb,
+        seed,
+        steps: a.steps,
+        runs: a.runs,
+        time_limit,
+        ..impl_first::Options::default()
+    };
+    let outcome = impl_first::run(&options);
+    let s = &outcome.summary;
+    println!(
+        "impl-first: {} runs, {} steps ({} model events, {} ignored inputs the model does not offer), {:.2} s, {:.0} steps/s",
+        s.runs, s.steps, s.model_events, s.ignored_inputs, s.seconds, s.steps_per_second
+    );
+    if let Some(v) = outcome.violation {
+        println!("{}", v.render());
+        if let Some(trace) = v.as_trace() {
+            let (d, saved) = gate::settle(
+                &impl_first::judge(&options),
+                a.perturb,
+                &trace,
+                format!("impl-first run with seed {}", v.run_seed),
+                Some(v.run_seed),
+                &a.out,
+                &format!("divergence-impl-first-{}", v.run_seed),
+            );
+            println!("{}", d.render());
+            saved?;
+        }
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn run_replay(a: ReplayArgs) -> Result<u8, String> {
+    let mut coverage = Coverage::new(a.coverage);
+    let mut code = 0;
+    for file in &a.files {
+        let loaded = trace::load(file)?;
+        if coverage.is_enabled() {
+            let run = raft_conformance::lockstep::run(
+                &loaded.model,
+                loaded.perturbation,
+                &loaded.actions,
+            );
+            for (k, pair) in run.states.windows(2).enumerate() {
+                coverage.transition(&pair[0], &loaded.actions[k], &pair[1]);
+                coverage.state(&loaded.model, &pair[1]);
+            }
+        }
+        match replay::replay(&loaded, &format!("replay of {}", file.display())) {
+            Replayed::Conforms { steps } => println!("{}: {steps} steps, conforms", file.display()),
+            Replayed::Diverged(mut d) => {
+                // Shrink it too: a replayed trace may be longer than it needs to be.
+                d.actions = raft_conformance::shrink::shrink(&d.model, d.perturbation, &d.actions);
+                let stem = file
+                    .file_stem()
+                    .map(|s| format!("{}-shrunk", s.to_string_lossy()))
+                    .unwrap_or_else(|| "divergence-replay".into());
+                let saved = d.save_in(&a.out, &stem);
+                println!("{}", d.render());
+                saved?;
+                code = 1;
+            }
+            Replayed::NotAModelRun { step, why } => {
+                println!(
+                    "{}: step {step} is not a run of the model: {why}",
+                    file.display()
+                );
+                code = 1;
+            }
+        }
+    }
+    print_coverage(&coverage);
+    Ok(code)
+}
+
+fn run_counterexample(a: CounterexampleArgs) -> Result<u8, String> {
+    let model = RaftModel::for_bug(a.bug);
+    let property = a.bug.violates();
+    let paths = minimise::shortest_paths(&model, &[property]);
+    let actions = paths.get(property).ok_or_else(|| {
+        format!(
+            "the model finds no violation of {property:?} for --bug {} at its bounds",
+            a.bug.name()
+        )
+    })?;
+    let description = format!(
+        "shortest counterexample of raft-model --bug {}: {} ({})",
+        a.bug.name(),
+        property,
+        a.bug.mistake()
+    );
+    write_trace(&model, actions, description, a.format, &a.output)?;
+    println!(
+        "{}: {} steps, violates {property:?}",
+        a.output.display(),
+        actions.len()
+    );
+    Ok(0)
+}
+
+fn write_trace(
+    model: &RaftModel,
+    actions: &[raft_model::Action],
+    description: String,
+    format: Format,
+    output: &std::path::Path,
+) -> Result<(), String> {
+    match format {
+        Format::Json => trace::save(
+            output,
+            &trace::from_actions(model, None, actions, Some(description), None),
+        ),
+        Format::Itf => {
+            let value = itf::export(model, actions, &description);
+            let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+            std::fs::write(output, text + "\n")
+                .map_err(|e| format!("cannot write {}: {e}", output.display()))
+        }
+    }
+}
+
+fn run_convert(a: ConvertArgs) -> Result<u8, String> {
+    let loaded = trace::load(&a.file)?;
+    let description = loaded
+        .file
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("converted from {}", a.file.display()));
+    write_trace(
+        &loaded.model,
+        &loaded.actions,
+        description,
+        a.format,
+        &a.output,
+    )?;
+    println!("{}: written", a.output.display());
+    Ok(0)
+}
+
+fn run_witness(a: WitnessArgs) -> Result<u8, String> {
+    let model = a.model.model(Bounds::default())?;
+    let names: Vec<&'static str> = raft_model::properties::all()
+        .into_iter()
+        .filter(|p| p.expectation == stateright::Expectation::Sometimes)
+        .map(|p| p.name)
+        .collect();
+    let paths = minimise::shortest_paths(&model, &names);
+    for (k, name) in names.iter().enumerate() {
+        match paths.get(name) {
+            Some(actions) => {
+                let path = a.output.join(format!("witness-{}.json", k + 1));
+                let description =
+                    format!("shortest run of the model to a state where {name:?} holds");
+                write_trace(&model, actions, description, Format::Json, &path)?;
+                println!("{}: {} steps: {name}", path.display(), actions.len());
+            }
+            None => println!("not witnessed within the bounds: {name}"),
+        }
+    }
+    Ok(0)
+}

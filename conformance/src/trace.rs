@@ -1,0 +1,529 @@
+//! Trace files (specs/trace-format.md, schema in specs/trace-format.schema.json): the model
+//! configuration, then per step the action and the abstract state after it.
+//!
+//! The file format has its own types rather than the model's serde derive, so that it stays
+//! stable and documented when the model's Rust types change, and so that a malformed file gets an
+//! error that says which step and field is wrong.
+
+use raft_model::{
+    Action, Body, Bounds, Bug, Entry, Faults, Message, Network, Params, Payload, RaftModel, Role,
+    Server, ServerSet, State,
+};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const FORMAT: &str = "raft-conformance-trace";
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceFile {
+    pub format: String,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The seed of the randomized run that produced the trace, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    pub config: Config,
+    pub steps: Vec<Step>,
+}
+
+/// The model configuration: bounds, parameters, bug flag, and the impl-side perturbation (a
+/// deliberately injected mistake; absent for a real comparison).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub servers: u8,
+    pub max_term: u8,
+    pub max_log: u8,
+    pub values: u8,
+    pub max_messages: u8,
+    pub max_restarts: u8,
+    pub max_drops: u8,
+    pub max_duplicates: u8,
+    pub max_entries: u8,
+    pub noop: bool,
+    #[serde(default)]
+    pub bug: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub action: TAction,
+    /// The model's state after the action. Optional in hand-written traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<TState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum TAction {
+    Timeout { server: u8 },
+    Heartbeat { server: u8 },
+    ClientRequest { server: u8, value: u8 },
+    Deliver { message: TMessage },
+    Drop { message: TMessage },
+    Duplicate { message: TMessage },
+    Restart { server: u8 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TMessage {
+    pub term: u8,
+    pub src: u8,
+    pub dst: u8,
+    #[serde(flatten)]
+    pub body: TBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum TBody {
+    RequestVote {
+        last_log_index: u8,
+        last_log_term: u8,
+    },
+    RequestVoteResponse {
+        granted: bool,
+    },
+    AppendEntries {
+        prev_log_index: u8,
+        prev_log_term: u8,
+        entries: Vec<TEntry>,
+        leader_commit: u8,
+    },
+    AppendEntriesResponse {
+        success: bool,
+        index: u8,
+    },
+}
+
+/// An entry; `value` null is the leader's no-op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TEntry {
+    pub term: u8,
+    pub value: Option<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TState {
+    pub servers: Vec<TServer>,
+    pub network: Vec<TMessage>,
+    pub faults: TFaults,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TServer {
+    pub role: TRole,
+    pub current_term: u8,
+    pub voted_for: Option<u8>,
+    pub log: Vec<TEntry>,
+    pub commit_index: u8,
+    pub votes_granted: Vec<u8>,
+    pub next_index: Vec<u8>,
+    pub match_index: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TRole {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TFaults {
+    pub restarts: u8,
+    pub drops: u8,
+    pub duplicates: u8,
+}
+
+// ---- model -> file ----
+
+impl Config {
+    pub fn from_model(model: &RaftModel, perturbation: Option<&str>) -> Config {
+        let b = model.bounds;
+        Config {
+            servers: b.servers,
+            max_term: b.max_term,
+            max_log: b.max_log,
+            values: b.values,
+            max_messages: b.max_messages,
+            max_restarts: b.max_restarts,
+            max_drops: b.max_drops,
+            max_duplicates: b.max_duplicates,
+            max_entries: model.params.max_entries,
+            noop: model.params.noop,
+            bug: model.bug.map(|b| b.name().to_string()),
+            perturbation: perturbation.map(str::to_string),
+        }
+    }
+
+    /// The model this configuration describes, or why it is not a valid one.
+    pub fn to_model(&self) -> Result<RaftModel, String> {
+        let bug = match &self.bug {
+            None => None,
+            Some(name) => Some(
+                Bug::from_name(name)
+                    .ok_or_else(|| format!("config.bug: unknown bug flag {name:?}"))?,
+            ),
+        };
+        let model = RaftModel {
+            bounds: Bounds {
+                servers: self.servers,
+                max_term: self.max_term,
+                max_log: self.max_log,
+                values: self.values,
+                max_messages: self.max_messages,
+                max_restarts: self.max_restarts,
+                max_drops: self.max_drops,
+                max_duplicates: self.max_duplicates,
+            },
+            params: Params {
+                max_entries: self.max_entries,
+                noop: self.noop,
+            },
+            bug,
+        };
+        model.validate().map_err(|e| format!("config: {e}"))?;
+        Ok(model)
+    }
+}
+
+pub fn entry_to(e: &Entry) -> TEntry {
+    TEntry {
+        term: e.term,
+        value: match e.payload {
+            Payload::Noop => None,
+            Payload::Value(v) => Some(v),
+        },
+    }
+}
+
+pub fn message_to(m: &Message) -> TMessage {
+    let body = match &m.body {
+        Body::RequestVote {
+            last_log_index,
+            last_log_term,
+        } => TBody::RequestVote {
+            last_log_index: *last_log_index,
+            last_log_term: *last_log_term,
+        },
+        Body::RequestVoteResponse { granted } => TBody::RequestVoteResponse { granted: *granted },
+        Body::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } => TBody::AppendEntries {
+            prev_log_index: *prev_log_index,
+            prev_log_term: *prev_log_term,
+            entries: entries.iter().map(entry_to).collect(),
+            leader_commit: *leader_commit,
+        },
+        Body::AppendEntriesResponse { success, index } => TBody::AppendEntriesResponse {
+            success: *success,
+            index: *index,
+        },
+    };
+    TMessage {
+        term: m.term,
+        src: m.src,
+        dst: m.dst,
+        body,
+    }
+}
+
+pub fn action_to(a: &Action) -> TAction {
+    match a {
+        Action::Timeout(i) => TAction::Timeout { server: *i },
+        Action::Heartbeat(i) => TAction::Heartbeat { server: *i },
+        Action::ClientRequest(i, v) => TAction::ClientRequest {
+            server: *i,
+            value: *v,
+        },
+        Action::Deliver(m) => TAction::Deliver {
+            message: message_to(m),
+        },
+        Action::Drop(m) => TAction::Drop {
+            message: message_to(m),
+        },
+        Action::Duplicate(m) => TAction::Duplicate {
+            message: message_to(m),
+        },
+        Action::Restart(i) => TAction::Restart { server: *i },
+    }
+}
+
+pub fn server_to(s: &Server) -> TServer {
+    TServer {
+        role: match s.role {
+            Role::Follower => TRole::Follower,
+            Role::Candidate => TRole::Candidate,
+            Role::Leader => TRole::Leader,
+        },
+        current_term: s.current_term,
+        voted_for: s.voted_for,
+        log: s.log.iter().map(entry_to).collect(),
+        commit_index: s.commit_index,
+        votes_granted: s.votes_granted.iter().collect(),
+        next_index: s.next_index.clone(),
+        match_index: s.match_index.clone(),
+    }
+}
+
+/// The abstract part of a model state (servers, messages in flight, fault counters; the
+/// history variables are the model's own and are left out).
+pub fn state_to(s: &State) -> TState {
+    TState {
+        servers: s.servers.iter().map(server_to).collect(),
+        network: s.network.messages().iter().map(message_to).collect(),
+        faults: TFaults {
+            restarts: s.faults.restarts,
+            drops: s.faults.drops,
+            duplicates: s.faults.duplicates,
+        },
+    }
+}
+
+/// A trace file for `actions` replayed in `model` (states are the model's).
+pub fn from_actions(
+    model: &RaftModel,
+    perturbation: Option<&str>,
+    actions: &[Action],
+    description: Option<String>,
+    seed: Option<u64>,
+) -> TraceFile {
+    let mut state = model.initial_state();
+    let steps = actions
+        .iter()
+        .map(|a| {
+            state = model.step(&state, a);
+            Step {
+                action: action_to(a),
+                state: Some(state_to(&state)),
+            }
+        })
+        .collect();
+    TraceFile {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        description,
+        seed,
+        config: Config::from_model(model, perturbation),
+        steps,
+    }
+}
+
+// ---- file -> model, with validation ----
+
+fn id(what: &str, x: u8, servers: u8) -> Result<u8, String> {
+    if x < servers {
+        Ok(x)
+    } else {
+        Err(format!("{what} = {x} is not a server (servers: {servers})"))
+    }
+}
+
+pub fn entry_from(e: &TEntry) -> Entry {
+    Entry {
+        term: e.term,
+        payload: match e.value {
+            None => Payload::Noop,
+            Some(v) => Payload::Value(v),
+        },
+    }
+}
+
+pub fn message_from(m: &TMessage, servers: u8) -> Result<Message, String> {
+    let src = id("src", m.src, servers)?;
+    let dst = id("dst", m.dst, servers)?;
+    if src == dst {
+        return Err(format!("message from {src} to itself"));
+    }
+    let body = match &m.body {
+        TBody::RequestVote {
+            last_log_index,
+            last_log_term,
+        } => Body::RequestVote {
+            last_log_index: *last_log_index,
+            last_log_term: *last_log_term,
+        },
+        TBody::RequestVoteResponse { granted } => Body::RequestVoteResponse { granted: *granted },
+        TBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } => Body::AppendEntries {
+            prev_log_index: *prev_log_index,
+            prev_log_term: *prev_log_term,
+            entries: entries.iter().map(entry_from).collect(),
+            leader_commit: *leader_commit,
+        },
+        TBody::AppendEntriesResponse { success, index } => Body::AppendEntriesResponse {
+            success: *success,
+            index: *index,
+        },
+    };
+    Ok(Message {
+        term: m.term,
+        src,
+        dst,
+        body,
+    })
+}
+
+pub fn action_from(a: &TAction, servers: u8) -> Result<Action, String> {
+    Ok(match a {
+        TAction::Timeout { server } => Action::Timeout(id("server", *server, servers)?),
+        TAction::Heartbeat { server } => Action::Heartbeat(id("server", *server, servers)?),
+        TAction::ClientRequest { server, value } => {
+            Action::ClientRequest(id("server", *server, servers)?, *value)
+        }
+        TAction::Deliver { message } => Action::Deliver(message_from(message, servers)?),
+        TAction::Drop { message } => Action::Drop(message_from(message, servers)?),
+        TAction::Duplicate { message } => Action::Duplicate(message_from(message, servers)?),
+        TAction::Restart { server } => Action::Restart(id("server", *server, servers)?),
+    })
+}
+
+pub fn server_from(s: &TServer, servers: u8) -> Result<Server, String> {
+    let mut votes_granted = ServerSet::default();
+    for &v in &s.votes_granted {
+        votes_granted.insert(id("votes_granted", v, servers)?);
+    }
+    Ok(Server {
+        current_term: s.current_term,
+        voted_for: s
+            .voted_for
+            .map(|v| id("voted_for", v, servers))
+            .transpose()?,
+        log: s.log.iter().map(entry_from).collect(),
+        role: match s.role {
+            TRole::Follower => Role::Follower,
+            TRole::Candidate => Role::Candidate,
+            TRole::Leader => Role::Leader,
+        },
+        commit_index: s.commit_index,
+        votes_granted,
+        next_index: s.next_index.clone(),
+        match_index: s.match_index.clone(),
+    })
+}
+
+/// The abstract state recorded in a file, as a model state with empty history.
+pub fn state_from(s: &TState, servers: u8) -> Result<State, String> {
+    if s.servers.len() != servers as usize {
+        return Err(format!(
+            "{} servers in the state, config says {servers}",
+            s.servers.len()
+        ));
+    }
+    let mut out = State::initial(servers as usize);
+    for (i, sv) in s.servers.iter().enumerate() {
+        out.servers[i] = server_from(sv, servers).map_err(|e| format!("servers[{i}]: {e}"))?;
+    }
+    let messages = s
+        .network
+        .iter()
+        .enumerate()
+        .map(|(k, m)| message_from(m, servers).map_err(|e| format!("network[{k}]: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.network = Network::from_messages(messages);
+    out.faults = Faults {
+        restarts: s.faults.restarts,
+        drops: s.faults.drops,
+        duplicates: s.faults.duplicates,
+    };
+    Ok(out)
+}
+
+/// A trace file read and checked: the model, the injected perturbation and the actions.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub file: TraceFile,
+    pub model: RaftModel,
+    pub perturbation: Option<crate::driver::Perturbation>,
+    pub actions: Vec<Action>,
+    /// The recorded state after each step, where given.
+    pub states: Vec<Option<State>>,
+}
+
+/// Parses and validates trace text. Every error names what is wrong and where.
+pub fn parse(text: &str) -> Result<Loaded, String> {
+    let file: TraceFile =
+        serde_json::from_str(text).map_err(|e| format!("not a valid trace file: {e}"))?;
+    if file.format != FORMAT {
+        return Err(format!("format is {:?}, expected {FORMAT:?}", file.format));
+    }
+    if file.version != VERSION {
+        return Err(format!(
+            "version {} is not supported (this build reads version {VERSION})",
+            file.version
+        ));
+    }
+    let model = file.config.to_model()?;
+    let perturbation = match &file.config.perturbation {
+        None => None,
+        Some(name) => Some(
+            crate::driver::Perturbation::ALL
+                .into_iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| format!("config.perturbation: unknown perturbation {name:?}"))?,
+        ),
+    };
+    let servers = model.bounds.servers;
+    let mut actions = Vec::new();
+    let mut states = Vec::new();
+    for (k, step) in file.steps.iter().enumerate() {
+        actions.push(
+            action_from(&step.action, servers).map_err(|e| format!("steps[{k}].action: {e}"))?,
+        );
+        states.push(
+            step.state
+                .as_ref()
+                .map(|s| state_from(s, servers))
+                .transpose()
+                .map_err(|e| format!("steps[{k}].state: {e}"))?,
+        );
+    }
+    Ok(Loaded {
+        file,
+        model,
+        perturbation,
+        actions,
+        states,
+    })
+}
+
+pub fn load(path: &Path) -> Result<Loaded, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn save(path: &Path, file: &TraceFile) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Whether the recorded abstract state equals the model's (history left out).
+pub fn same_abstract_state(recorded: &State, model: &State) -> bool {
+    recorded.servers == model.servers
+        && recorded.network == model.network
+        && recorded.faults == model.faults
+}

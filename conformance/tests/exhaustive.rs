@@ -1,0 +1,68 @@
+//! Exhaustive mode on small bounds: every transition conforms, the counts are pinned, and the
+//! state count agrees with the model checker's own.
+
+use raft_conformance::exhaustive::{self, Options};
+use raft_model::check::{check, CheckOptions};
+use raft_model::{Bounds, Params, RaftModel};
+
+/// Small enough for a test in release mode, large enough to include an election, replication,
+/// a commit, a restart, a drop and a duplicate.
+fn small() -> RaftModel {
+    RaftModel {
+        bounds: Bounds {
+            servers: 3,
+            max_term: 2,
+            max_log: 2,
+            values: 1,
+            max_messages: 2,
+            max_restarts: 1,
+            max_drops: 1,
+            max_duplicates: 1,
+        },
+        params: Params::default(),
+        bug: None,
+    }
+}
+
+#[test]
+fn a_small_exhaustive_run_conforms_and_its_counts_are_pinned() {
+    let outcome = exhaustive::run(&small(), &Options::default());
+    if let Some((trace, mismatch)) = &outcome.divergence {
+        let text: Vec<String> = trace
+            .iter()
+            .map(raft_conformance::report::format_action)
+            .collect();
+        panic!(
+            "divergence after {} steps:\n{}\n{:#?}",
+            trace.len(),
+            text.join("\n"),
+            mismatch.differences
+        );
+    }
+    let s = outcome.summary;
+    assert!(s.complete);
+    // Pinned: a change here means the model's graph or the checker's walk over it changed.
+    assert_eq!(
+        (s.states, s.transitions),
+        (PINNED_STATES, PINNED_TRANSITIONS)
+    );
+}
+
+const PINNED_STATES: u64 = 259_762;
+const PINNED_TRANSITIONS: u64 = 1_589_913;
+
+#[test]
+fn the_exhaustive_walk_visits_exactly_the_states_the_model_checker_counts() {
+    let model = RaftModel {
+        bounds: Bounds {
+            max_restarts: 0,
+            max_duplicates: 0,
+            ..small().bounds
+        },
+        ..small()
+    };
+    let ours = exhaustive::run(&model, &Options::default());
+    assert!(ours.divergence.is_none() && ours.summary.complete);
+    let theirs = check(&model, &CheckOptions::default());
+    assert_eq!(ours.summary.states, theirs.unique_states as u64);
+}
