@@ -20,7 +20,6 @@ pub mod junit;
 pub mod lockstep;
 pub mod replay;
 pub mod report;
-pub mod rng;
 pub mod shrink;
 pub mod trace;
 pub mod walk;

@@ -26,7 +26,7 @@ pub mod quorum;
 pub mod read_index;
 pub mod ready;
 pub mod replication;
-mod rng;
+pub mod rng;
 pub mod session;
 pub mod sim;
 pub mod snapshot;

@@ -1,5 +1,6 @@
 //! A small deterministic generator (SplitMix64), seeded from the config: the core has no other
-//! source of randomness, so the same inputs always give the same outputs.
+//! source of randomness, so the same inputs always give the same outputs. Drivers (the
+//! conformance walks) use it too, so that a printed seed replays a run exactly.
 
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
@@ -15,6 +16,16 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
     }
 
     /// Uniform in `lo..hi` (just `lo` when the range is empty).
