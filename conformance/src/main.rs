@@ -9,7 +9,7 @@ use raft_conformance::driver::Perturbation;
 use raft_conformance::gate;
 use raft_conformance::replay::{self, Replayed};
 use raft_conformance::{exhaustive, impl_first, itf, junit, trace, walk};
-use raft_model::{minimise, Bounds, Bug, Params, RaftModel};
+use raft_model::{minimise, Bounds, Bug, RaftModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,32 +56,12 @@ struct WitnessArgs {
     output: PathBuf,
 }
 
-/// Model bounds and parameters; unset values take the model's defaults (or the bug flag's).
+/// Model bounds and parameters (as `raft-model` takes them), and a mistake to inject on the impl
+/// side.
 #[derive(Args, Clone)]
 struct ModelArgs {
-    /// Compare against the model with this bug flag on.
-    #[arg(long, value_name = "NAME")]
-    bug: Option<Bug>,
-    #[arg(long)]
-    servers: Option<u8>,
-    #[arg(long)]
-    max_term: Option<u8>,
-    #[arg(long)]
-    max_log: Option<u8>,
-    #[arg(long)]
-    values: Option<u8>,
-    #[arg(long)]
-    max_messages: Option<u8>,
-    #[arg(long)]
-    max_restarts: Option<u8>,
-    #[arg(long)]
-    max_drops: Option<u8>,
-    #[arg(long)]
-    max_duplicates: Option<u8>,
-    #[arg(long)]
-    max_entries: Option<u8>,
-    #[arg(long, value_name = "BOOL")]
-    noop: Option<bool>,
+    #[command(flatten)]
+    model: raft_model::cli::ModelArgs,
     /// Inject this mistake on the impl side (to show that the check catches it).
     #[arg(long, value_name = "NAME")]
     perturb: Option<Perturbation>,
@@ -89,29 +69,7 @@ struct ModelArgs {
 
 impl ModelArgs {
     fn model(&self, base: Bounds) -> Result<RaftModel, String> {
-        let (b, p) = match self.bug {
-            Some(bug) => (bug.bounds(), bug.params()),
-            None => (base, Params::default()),
-        };
-        let model = RaftModel {
-            bounds: Bounds {
-                servers: self.servers.unwrap_or(b.servers),
-                max_term: self.max_term.unwrap_or(b.max_term),
-                max_log: self.max_log.unwrap_or(b.max_log),
-                values: self.values.unwrap_or(b.values),
-                max_messages: self.max_messages.unwrap_or(b.max_messages),
-                max_restarts: self.max_restarts.unwrap_or(b.max_restarts),
-                max_drops: self.max_drops.unwrap_or(b.max_drops),
-                max_duplicates: self.max_duplicates.unwrap_or(b.max_duplicates),
-            },
-            params: Params {
-                max_entries: self.max_entries.unwrap_or(p.max_entries),
-                noop: self.noop.unwrap_or(p.noop),
-            },
-            bug: self.bug,
-        };
-        model.validate()?;
-        Ok(model)
+        self.model.model_from(base)
     }
 }
 

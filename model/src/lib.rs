@@ -9,6 +9,7 @@ pub mod actions;
 pub mod bounds;
 pub mod bugs;
 pub mod check;
+pub mod cli;
 pub mod inline;
 pub mod message;
 pub mod minimise;

@@ -3,7 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_model::check::{check, CheckOptions, Report};
-use raft_model::{Bounds, Bug, Params, RaftModel};
+use raft_model::cli::ModelArgs;
+use raft_model::{Bounds, Bug, RaftModel};
 use stateright::Model;
 use std::process::ExitCode;
 
@@ -26,69 +27,6 @@ enum Command {
     Explore(ExploreArgs),
     /// List the bug flags.
     Bugs,
-}
-
-/// The model: bounds, parameters and a bug flag. Without a value a bound takes the default,
-/// or the bug flag's documented bound when --bug is given.
-#[derive(Args)]
-struct ModelArgs {
-    /// Re-introduce a known mistake (see `raft-model bugs`).
-    #[arg(long, value_name = "NAME")]
-    bug: Option<Bug>,
-    #[arg(long)]
-    servers: Option<u8>,
-    #[arg(long)]
-    max_term: Option<u8>,
-    #[arg(long)]
-    max_log: Option<u8>,
-    /// Number of distinct client values.
-    #[arg(long)]
-    values: Option<u8>,
-    /// Most message copies in flight at once.
-    #[arg(long)]
-    max_messages: Option<u8>,
-    #[arg(long)]
-    max_restarts: Option<u8>,
-    #[arg(long)]
-    max_drops: Option<u8>,
-    #[arg(long)]
-    max_duplicates: Option<u8>,
-    /// Most entries one AppendEntries carries.
-    #[arg(long)]
-    max_entries: Option<u8>,
-    /// Whether a new leader appends a no-op entry.
-    #[arg(long, value_name = "BOOL")]
-    noop: Option<bool>,
-}
-
-impl ModelArgs {
-    fn model(&self) -> Result<RaftModel, String> {
-        let (base_bounds, base_params) = match self.bug {
-            Some(bug) => (bug.bounds(), bug.params()),
-            None => (Bounds::default(), Params::default()),
-        };
-        let bounds = Bounds {
-            servers: self.servers.unwrap_or(base_bounds.servers),
-            max_term: self.max_term.unwrap_or(base_bounds.max_term),
-            max_log: self.max_log.unwrap_or(base_bounds.max_log),
-            values: self.values.unwrap_or(base_bounds.values),
-            max_messages: self.max_messages.unwrap_or(base_bounds.max_messages),
-            max_restarts: self.max_restarts.unwrap_or(base_bounds.max_restarts),
-            max_drops: self.max_drops.unwrap_or(base_bounds.max_drops),
-            max_duplicates: self.max_duplicates.unwrap_or(base_bounds.max_duplicates),
-        };
-        let params = Params {
-            max_entries: self.max_entries.unwrap_or(base_params.max_entries),
-            noop: self.noop.unwrap_or(base_params.noop),
-        };
-        let model = RaftModel {
-            bounds,
-            params,
-            bug: self.bug,
-        };
-        model.validate()?;
-        Ok(model)
-    }
 }
 
 #[derive(Args)]
