@@ -5,44 +5,12 @@ use crate::compare::{self, Difference};
 use crate::driver::Perturbation;
 use crate::lockstep::{self, End};
 use crate::trace;
-use raft_model::{Action, Body, Message, RaftModel, Server, State};
+use raft_model::{Action, Message, RaftModel, Server, State};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-pub fn format_message(m: &Message) -> String {
-    let body = match &m.body {
-        Body::RequestVote {
-            last_log_index,
-            last_log_term,
-        } => format!("RequestVote(last {last_log_index}@{last_log_term})"),
-        Body::RequestVoteResponse { granted } => format!("RequestVoteResponse(granted {granted})"),
-        Body::AppendEntries {
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => format!(
-            "AppendEntries(prev {prev_log_index}@{prev_log_term}, entries {}, commit {leader_commit})",
-            compare::format_log(entries)
-        ),
-        Body::AppendEntriesResponse { success, index } => {
-            format!("AppendEntriesResponse(success {success}, index {index})")
-        }
-    };
-    format!("{} -> {} t{}: {body}", m.src, m.dst, m.term)
-}
-
-pub fn format_action(a: &Action) -> String {
-    match a {
-        Action::Timeout(i) => format!("Timeout({i})"),
-        Action::Heartbeat(i) => format!("Heartbeat({i})"),
-        Action::ClientRequest(i, v) => format!("ClientRequest({i}, v{v})"),
-        Action::Deliver(m) => format!("Deliver[{}]", format_message(m)),
-        Action::Drop(m) => format!("Drop[{}]", format_message(m)),
-        Action::Duplicate(m) => format!("Duplicate[{}]", format_message(m)),
-        Action::Restart(i) => format!("Restart({i})"),
-    }
-}
+// Actions and messages read the same in divergence reports as in the model's counterexamples.
+pub use raft_model::svg::{format_action, format_message};
 
 /// A divergence, with everything needed to show and replay it.
 #[derive(Clone, Debug)]
