@@ -497,3 +497,36 @@ fn record_history(before: &State, after: &mut State) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::leader_append_only;
+
+    /// No bug flag makes a leader rewrite its own log, so this shows directly that the step
+    /// check behind Leader Append-Only fires when one does, and stays quiet on an append.
+    #[test]
+    fn the_leader_append_only_check_fires_when_a_leader_drops_an_entry() {
+        let entry = |payload| Entry { term: 1, payload };
+        let mut before = State::initial(3);
+        let leader = &mut before.servers[0];
+        leader.current_term = 1;
+        leader.role = Role::Leader;
+        leader.log = vec![entry(Payload::Noop), entry(Payload::Value(0))];
+
+        let mut appended = before.clone();
+        appended.servers[0].log.push(entry(Payload::Value(0)));
+        record_history(&before, &mut appended);
+        assert!(leader_append_only(&appended));
+
+        let mut truncated = before.clone();
+        truncated.servers[0].log.pop();
+        record_history(&before, &mut truncated);
+        assert!(!leader_append_only(&truncated));
+
+        let mut overwritten = before.clone();
+        overwritten.servers[0].log[1] = entry(Payload::Noop);
+        record_history(&before, &mut overwritten);
+        assert!(!leader_append_only(&overwritten));
+    }
+}
