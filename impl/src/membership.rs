@@ -12,6 +12,7 @@ use crate::message::NodeId;
 use crate::quorum;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Membership {
     /// The voters of the (incoming) configuration.
     pub voters: BTreeSet<NodeId>,

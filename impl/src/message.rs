@@ -1,7 +1,8 @@
 //! Entries and the messages servers exchange (Raft paper, Figure 2; thesis ch. 3-6).
 //!
 //! Every field is public so that a driver (the runtime's transport, the conformance checker) can
-//! map a message to its own representation without going through accessors.
+//! map a message to its own representation without going through accessors. With the `serde`
+//! feature every type here is `Serialize` and `Deserialize` (byte payloads as byte strings).
 
 use crate::membership::Membership;
 
@@ -10,12 +11,13 @@ pub type NodeId = u64;
 
 /// What an entry carries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Payload {
     /// The empty entry a new leader appends in its term (paper 5.4.2, 8): once it commits, every
     /// earlier entry is committed too, and ReadIndex may serve reads.
     Noop,
     /// An opaque client command (the conformance checker proposes value `v` as `vec![v]`).
-    Normal(Vec<u8>),
+    Normal(#[cfg_attr(feature = "serde", serde(with = "serde_bytes"))] Vec<u8>),
     /// A cluster configuration, joint or simple (thesis 4.3). It takes effect as soon as it is
     /// appended to a log, not when it commits.
     Config(Membership),
@@ -23,6 +25,7 @@ pub enum Payload {
 
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Entry {
     pub index: u64,
     pub term: u64,
@@ -43,6 +46,7 @@ impl Entry {
 
 /// A snapshot of the state machine up to and including `index` (paper section 7).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Snapshot {
     /// Last included index; 0 for the empty snapshot every log starts from.
     pub index: u64,
@@ -51,11 +55,13 @@ pub struct Snapshot {
     /// The configuration in force at `index` (thesis 5.1).
     pub membership: Membership,
     /// The application's serialized state.
+    #[cfg_attr(feature = "serde", serde(with = "serde_bytes"))]
     pub data: Vec<u8>,
 }
 
 /// The fast-backtracking hint a follower attaches to a rejected AppendEntries (end of paper 5.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConflictHint {
     /// The term of the follower's entry at `prev_log_index`, if it has one.
     pub conflict_term: Option<u64>,
@@ -66,6 +72,7 @@ pub struct ConflictHint {
 
 /// The message kinds and their fields.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Body {
     /// RequestVote (paper 5.2), or a pre-vote (thesis 9.6) when `pre_vote` is set; a pre-vote
     /// carries the term the candidate would campaign in and changes no state at the receiver.
@@ -108,6 +115,7 @@ pub enum Body {
 
 /// A message from one server to another.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Message {
     pub from: NodeId,
     pub to: NodeId,

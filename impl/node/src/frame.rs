@@ -1,26 +1,59 @@
-//! The peer wire format: one length-delimited frame per Raft message.
+//! The peer wire format: length-delimited frames, each carrying one Raft message or one chunk of
+//! a snapshot.
 //!
 //! ```text
 //! length u32 | cluster_id u64 | sender u64 | crc32c u32 | payload
 //! ```
 //!
-//! All integers are big-endian. `length` counts the bytes after itself (20 + payload). The CRC32C
-//! covers cluster id, sender and payload, so a frame whose header was damaged is caught too. The
-//! payload is a [`WireMessage`] encoded with [`crate::wire::codec`]. A frame is rejected when its
-//! length is out of bounds, its checksum does not match, its cluster id is not ours, its payload
-//! does not decode, or the sender named in the header differs from the one in the message.
+//! All integers are big-endian. `length` counts the bytes after itself (20 + payload) and is at
+//! most [`MAX_FRAME_LEN`]. The CRC32C covers cluster id, sender and payload, so a frame whose
+//! header was damaged is caught too. The payload is a [`FrameBody`] encoded with
+//! [`crate::wire::codec`].
+//!
+//! A snapshot larger than [`CHUNK_LEN`] travels as a `SnapshotStart` (the InstallSnapshot message
+//! with its data left out, and the data's length) followed by `SnapshotChunk`s in order, on one
+//! connection; other messages may come between the chunks, so heartbeats keep flowing during a
+//! long transfer. The [`Assembler`] of the receiving connection hands the core the whole message
+//! once the last byte arrived (the paper's Figure 13 `offset`/`done`, kept out of the core).
+//!
+//! A frame is rejected when its length is out of bounds, its checksum does not match, its cluster
+//! id is not ours, its payload does not decode, the sender named in the header differs from the
+//! one in the message, or a chunk does not continue the snapshot under way.
 
 use std::fmt;
 
-use raft_impl::Message;
+use raft_impl::{Body, Message, NodeId};
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::wire::{self, WireMessage};
+use crate::wire;
 
 /// Bytes after the length prefix and before the payload.
 const HEADER_LEN: usize = 8 + 8 + 4;
-/// Largest frame accepted; a snapshot travels in one message, so this bounds snapshot size too.
-pub const MAX_FRAME_LEN: usize = 512 << 20;
+/// Largest frame accepted. Snapshots are chunked, so only one AppendEntries batch of large
+/// entries comes near it (client requests are limited to 4 MiB by the gRPC server).
+pub const MAX_FRAME_LEN: usize = 64 << 20;
+/// Snapshot data per chunk frame.
+pub const CHUNK_LEN: usize = 1 << 20;
+/// Largest snapshot accepted: the largest the state machine decodes.
+pub const MAX_SNAPSHOT_LEN: u64 = wire::MAX_DECODE_BYTES;
+
+/// What one frame carries.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum FrameBody {
+    Message(Message),
+    /// An InstallSnapshot whose `snapshot.data` (`len` bytes) follows in chunks.
+    SnapshotStart {
+        message: Message,
+        len: u64,
+    },
+    /// The snapshot data at byte `offset` of the snapshot started last on this connection.
+    SnapshotChunk {
+        offset: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FrameError {
@@ -39,6 +72,8 @@ pub enum FrameError {
         header: u64,
         message: u64,
     },
+    /// A snapshot start or chunk that does not fit the transfer under way.
+    BadChunk(String),
 }
 
 impl fmt::Display for FrameError {
@@ -58,6 +93,7 @@ impl fmt::Display for FrameError {
                 f,
                 "frame header names sender {header} but the message is from {message}"
             ),
+            FrameError::BadChunk(why) => write!(f, "bad snapshot chunk: {why}"),
         }
     }
 }
@@ -70,19 +106,26 @@ fn checksum(cluster_id: u64, sender: u64, payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, payload)
 }
 
-/// Appends the frame for `msg` to `out`.
-pub fn encode(cluster_id: u64, msg: &Message, out: &mut Vec<u8>) {
-    let payload = wire::encode(&WireMessage::from_message(msg));
+/// Appends the frame carrying `body` from `sender` to `out`.
+pub fn encode_body(cluster_id: u64, sender: NodeId, body: &FrameBody, out: &mut Vec<u8>) {
+    let payload = wire::encode(body);
     let len = (HEADER_LEN + payload.len()) as u32;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&cluster_id.to_be_bytes());
-    out.extend_from_slice(&msg.from.to_be_bytes());
-    out.extend_from_slice(&checksum(cluster_id, msg.from, &payload).to_be_bytes());
+    out.extend_from_slice(&sender.to_be_bytes());
+    out.extend_from_slice(&checksum(cluster_id, sender, &payload).to_be_bytes());
     out.extend_from_slice(&payload);
 }
 
-/// Decodes the body of one frame (everything after the length prefix).
-pub fn decode_body(cluster_id: u64, body: &[u8]) -> Result<Message, FrameError> {
+/// Appends the frame for the whole message `msg` to `out`.
+pub fn encode(cluster_id: u64, msg: Message, out: &mut Vec<u8>) {
+    let from = msg.from;
+    encode_body(cluster_id, from, &FrameBody::Message(msg), out);
+}
+
+/// Decodes the body of one frame (everything after the length prefix) into its sender and what
+/// it carries.
+pub fn decode_body(cluster_id: u64, body: &[u8]) -> Result<(NodeId, FrameBody), FrameError> {
     if body.len() < HEADER_LEN {
         return Err(FrameError::BadLength(body.len() as u64));
     }
@@ -101,14 +144,124 @@ pub fn decode_body(cluster_id: u64, body: &[u8]) -> Result<Message, FrameError> 
             actual: frame_cluster,
         });
     }
-    let wm: WireMessage = wire::decode(payload).map_err(FrameError::Undecodable)?;
-    if wm.from_id() != sender {
-        return Err(FrameError::SenderMismatch {
-            header: sender,
-            message: wm.from_id(),
-        });
+    let fb: FrameBody = wire::decode(payload).map_err(FrameError::Undecodable)?;
+    if let FrameBody::Message(m) | FrameBody::SnapshotStart { message: m, .. } = &fb {
+        if m.from != sender {
+            return Err(FrameError::SenderMismatch {
+                header: sender,
+                message: m.from,
+            });
+        }
     }
-    Ok(wm.into_message())
+    Ok((sender, fb))
+}
+
+/// Splits `msg` into the frame bodies it travels in: itself, or for a snapshot larger than
+/// [`CHUNK_LEN`] a start and the data still to send (see [`next_chunk`]).
+pub fn split(mut msg: Message) -> (FrameBody, Vec<u8>) {
+    match &mut msg.body {
+        Body::InstallSnapshot { snapshot } if snapshot.data.len() > CHUNK_LEN => {
+            let data = std::mem::take(&mut snapshot.data);
+            let len = data.len() as u64;
+            (FrameBody::SnapshotStart { message: msg, len }, data)
+        }
+        _ => (FrameBody::Message(msg), Vec::new()),
+    }
+}
+
+/// The chunk of `data` at `offset`; the caller advances `offset` by its length.
+pub fn next_chunk(data: &[u8], offset: usize) -> FrameBody {
+    let end = (offset + CHUNK_LEN).min(data.len());
+    FrameBody::SnapshotChunk {
+        offset: offset as u64,
+        data: data[offset..end].to_vec(),
+    }
+}
+
+/// Reassembles the messages of one connection: whole ones pass through, a chunked snapshot is
+/// held until its last chunk arrives.
+#[derive(Default)]
+pub struct Assembler {
+    partial: Option<Partial>,
+}
+
+struct Partial {
+    sender: NodeId,
+    message: Message,
+    len: u64,
+    data: Vec<u8>,
+}
+
+impl Assembler {
+    /// Takes the next frame of the connection; returns a message when one is complete.
+    pub fn push(&mut self, sender: NodeId, body: FrameBody) -> Result<Option<Message>, FrameError> {
+        match body {
+            FrameBody::Message(m) => Ok(Some(m)),
+            FrameBody::SnapshotStart { message, len } => {
+                let empty = matches!(&message.body, Body::InstallSnapshot { snapshot } if snapshot.data.is_empty());
+                if !empty {
+                    return Err(FrameError::BadChunk(format!(
+                        "a snapshot start carries a {} with data",
+                        message.kind()
+                    )));
+                }
+                if len > MAX_SNAPSHOT_LEN {
+                    return Err(FrameError::BadChunk(format!(
+                        "snapshot of {len} bytes exceeds the limit of {MAX_SNAPSHOT_LEN}"
+                    )));
+                }
+                // A new start abandons a transfer the sender gave up on. The buffer grows with
+                // the data that arrives rather than with what the start announces.
+                self.partial = Some(Partial {
+                    sender,
+                    message,
+                    len,
+                    data: Vec::with_capacity(len.min(MAX_FRAME_LEN as u64) as usize),
+                });
+                self.finish()
+            }
+            FrameBody::SnapshotChunk { offset, data } => {
+                let Some(p) = self.partial.as_mut() else {
+                    return Err(FrameError::BadChunk(format!(
+                        "chunk at offset {offset} with no snapshot under way"
+                    )));
+                };
+                if p.sender != sender || offset != p.data.len() as u64 {
+                    return Err(FrameError::BadChunk(format!(
+                        "chunk from {sender} at offset {offset}; expected one from {} at {}",
+                        p.sender,
+                        p.data.len()
+                    )));
+                }
+                if offset + data.len() as u64 > p.len {
+                    return Err(FrameError::BadChunk(format!(
+                        "chunk ends at {} past the snapshot's {} bytes",
+                        offset + data.len() as u64,
+                        p.len
+                    )));
+                }
+                p.data.extend_from_slice(&data);
+                self.finish()
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Option<Message>, FrameError> {
+        if self
+            .partial
+            .as_ref()
+            .is_some_and(|p| p.data.len() as u64 == p.len)
+        {
+            let Partial {
+                mut message, data, ..
+            } = self.partial.take().expect("checked above");
+            if let Body::InstallSnapshot { snapshot } = &mut message.body {
+                snapshot.data = data;
+            }
+            return Ok(Some(message));
+        }
+        Ok(None)
+    }
 }
 
 /// Why reading a frame from a stream stopped.
@@ -135,7 +288,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     cluster_id: u64,
     buf: &mut Vec<u8>,
-) -> Result<Message, ReadError> {
+) -> Result<(NodeId, FrameBody), ReadError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -186,14 +339,17 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut out = Vec::new();
-        encode(42, &sample(), &mut out);
-        assert_eq!(decode_body(42, &out[4..]), Ok(sample()));
+        encode(42, sample(), &mut out);
+        assert_eq!(
+            decode_body(42, &out[4..]),
+            Ok((2, FrameBody::Message(sample())))
+        );
     }
 
     #[test]
     fn every_flipped_bit_is_rejected() {
         let mut out = Vec::new();
-        encode(42, &sample(), &mut out);
+        encode(42, sample(), &mut out);
         for byte in 4..out.len() {
             for bit in 0..8 {
                 let mut bad = out.clone();
@@ -206,7 +362,7 @@ mod tests {
     #[test]
     fn foreign_cluster_is_rejected() {
         let mut out = Vec::new();
-        encode(42, &sample(), &mut out);
+        encode(42, sample(), &mut out);
         assert_eq!(
             decode_body(43, &out[4..]),
             Err(FrameError::ForeignCluster {
@@ -228,6 +384,121 @@ mod tests {
             decode_body(42, &body),
             Err(FrameError::Undecodable(_))
         ));
+    }
+
+    fn snapshot_message(len: usize) -> Message {
+        Message {
+            from: 1,
+            to: 2,
+            term: 4,
+            body: Body::InstallSnapshot {
+                snapshot: raft_impl::Snapshot {
+                    index: 90,
+                    term: 3,
+                    membership: raft_impl::Membership::new([1, 2, 3]),
+                    data: (0..len).map(|i| (i % 251) as u8).collect(),
+                },
+            },
+        }
+    }
+
+    /// Every frame body a message travels in, through the encoding and back.
+    fn frames_of(msg: Message) -> Vec<(NodeId, FrameBody)> {
+        let (first, data) = split(msg);
+        let mut bodies = vec![first];
+        let mut offset = 0;
+        while offset < data.len() {
+            bodies.push(next_chunk(&data, offset));
+            offset += CHUNK_LEN;
+        }
+        bodies
+            .into_iter()
+            .map(|b| {
+                let mut out = Vec::new();
+                encode_body(42, 1, &b, &mut out);
+                decode_body(42, &out[4..]).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_large_snapshot_is_chunked_and_reassembled_around_other_messages() {
+        let msg = snapshot_message(2 * CHUNK_LEN + 12345);
+        let frames = frames_of(msg.clone());
+        assert_eq!(frames.len(), 4, "a start and three chunks");
+        let mut asm = Assembler::default();
+        let mut out = Vec::new();
+        for (i, (sender, body)) in frames.into_iter().enumerate() {
+            if let Some(m) = asm.push(sender, body).unwrap() {
+                out.push(m);
+            }
+            // A heartbeat between chunks passes straight through.
+            let hb = asm.push(2, FrameBody::Message(sample())).unwrap().unwrap();
+            assert_eq!(hb, sample(), "after frame {i}");
+        }
+        assert_eq!(out, vec![msg]);
+    }
+
+    #[test]
+    fn a_small_snapshot_travels_whole() {
+        let msg = snapshot_message(CHUNK_LEN);
+        let frames = frames_of(msg.clone());
+        assert_eq!(frames, vec![(1, FrameBody::Message(msg))]);
+    }
+
+    #[test]
+    fn chunks_that_do_not_continue_the_transfer_are_rejected() {
+        let frames = frames_of(snapshot_message(3 * CHUNK_LEN));
+        let start = frames[0].1.clone();
+        let chunk = |i: usize| frames[i].1.clone();
+        let bad = |steps: Vec<(NodeId, FrameBody)>| {
+            let mut asm = Assembler::default();
+            let mut last = Ok(None);
+            for (sender, body) in steps {
+                last = asm.push(sender, body);
+                if last.is_err() {
+                    break;
+                }
+            }
+            matches!(last, Err(FrameError::BadChunk(_)))
+        };
+        assert!(bad(vec![(1, chunk(1))]), "a chunk with no start");
+        assert!(bad(vec![(1, start.clone()), (1, chunk(2))]), "a gap");
+        assert!(
+            bad(vec![(1, start.clone()), (1, chunk(1)), (1, chunk(1))]),
+            "a repeat"
+        );
+        assert!(
+            bad(vec![(1, start.clone()), (3, chunk(1))]),
+            "another sender"
+        );
+        let FrameBody::SnapshotStart { message, .. } = start.clone() else {
+            panic!("not a start");
+        };
+        let short = FrameBody::SnapshotStart {
+            message: message.clone(),
+            len: CHUNK_LEN as u64 - 1,
+        };
+        assert!(bad(vec![(1, short), (1, chunk(1))]), "past the length");
+        let huge = FrameBody::SnapshotStart {
+            message,
+            len: MAX_SNAPSHOT_LEN + 1,
+        };
+        assert!(bad(vec![(1, huge)]), "over the limit");
+        let with_data = FrameBody::SnapshotStart {
+            message: snapshot_message(10),
+            len: 10,
+        };
+        assert!(bad(vec![(1, with_data)]), "a start that carries data");
+        // A new start abandons the transfer under way; the new one completes.
+        let mut asm = Assembler::default();
+        asm.push(1, start.clone()).unwrap();
+        asm.push(1, chunk(1)).unwrap();
+        asm.push(1, start).unwrap();
+        for i in 1..4 {
+            let done = asm.push(1, chunk(i)).unwrap();
+            assert_eq!(done.is_some(), i == 3);
+        }
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use raft_impl::{Error as CoreError, Membership, Message, Node, NodeId, Payload, 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::kv::{command_bytes, Applied, ApplyOutcome, Kv, MemberInfo, Op};
-use crate::storage::{DiskStorage, StorageError};
+use crate::storage::{DiskStorage, SnapshotWrite, StorageError};
 use crate::transport::{AddressBook, Transport};
 
 /// Why a request was not served.
@@ -142,6 +142,9 @@ pub struct NodeLoop {
     reads_confirmed: Vec<(u64, ReadFn)>,
     status: watch::Sender<NodeStatus>,
     known_members: BTreeMap<NodeId, MemberInfo>,
+    /// A local snapshot file being written on a blocking thread; its index is compacted from the
+    /// log once the write reports success.
+    snapshot_write: Option<oneshot::Receiver<Result<u64, StorageError>>>,
 }
 
 /// How many queued events one turn takes at most before handling the Ready.
@@ -178,6 +181,7 @@ impl NodeLoop {
             reads_confirmed: Vec::new(),
             status,
             known_members: BTreeMap::new(),
+            snapshot_write: None,
         };
         node.refresh_addresses();
         (node, status_rx)
@@ -202,13 +206,13 @@ impl NodeLoop {
                     }
                 }
                 _ = ticker.tick() => self.core.tick(),
-                Some(m) = inbox.recv() => self.step(m),
+                Some(m) = inbox.recv() => self.core.step(m),
                 Some(r) = requests.recv() => self.handle(r),
             }
             for _ in 0..MAX_EVENTS_PER_TURN {
                 let mut any = false;
                 if let Ok(m) = inbox.try_recv() {
-                    self.step(m);
+                    self.core.step(m);
                     any = true;
                 }
                 if let Ok(r) = requests.try_recv() {
@@ -222,23 +226,7 @@ impl NodeLoop {
             self.process_ready()?;
         }
         self.fail_all(ApiError::Stopped);
-        Ok(())
-    }
-
-    fn step(&mut self, m: Message) {
-        // A server outside the configuration has no say (design: such messages are rejected).
-        // A node that knows no configuration yet (it is joining) accepts the leader's messages.
-        let members = self.core.membership();
-        let known = !members.members().is_empty();
-        if known && !members.contains(m.from) {
-            tracing::debug!(
-                from = m.from,
-                kind = m.kind(),
-                "message from a non-member dropped"
-            );
-            return;
-        }
-        self.core.step(m);
+        self.finish_snapshot_write(true)
     }
 
     fn handle(&mut self, r: Request) {
@@ -293,6 +281,7 @@ impl NodeLoop {
     }
 
     fn process_ready(&mut self) -> Result<(), StorageError> {
+        self.finish_snapshot_write(false)?;
         let was_leader = self.core.role() == Role::Leader;
         let term = self.core.term();
         // Applying can make more output (a compaction); a few rounds drain it without waiting
@@ -320,10 +309,16 @@ impl NodeLoop {
     }
 
     fn handle_ready(&mut self, ready: Ready) -> Result<(), StorageError> {
-        // 1. Persist: snapshot, entries, hard state; one fsync.
+        // 1. Persist: snapshot, entries, hard state; one fsync. Snapshot files are written in
+        // index order, so a leader's snapshot waits for a local one still being written.
+        if ready.restore_snapshot {
+            self.finish_snapshot_write(true)?;
+        }
         let commit = self.core.commit_index();
         let disk = &mut self.disk;
-        tokio::task::block_in_place(|| disk.persist(&ready, commit))?;
+        if let Some(write) = tokio::task::block_in_place(|| disk.persist(&ready, commit))? {
+            self.start_snapshot_write(write);
+        }
         // 2. Send, only now that what the messages promise is durable.
         for m in &ready.messages {
             self.transport.send(m.clone());
@@ -399,14 +394,51 @@ impl NodeLoop {
     fn maybe_snapshot(&mut self) {
         let threshold = self.params.snapshot_threshold;
         let applied = self.core.applied_index();
-        if threshold == 0 || applied < self.core.snapshot().index + threshold {
+        if threshold == 0
+            || applied < self.core.snapshot().index + threshold
+            || self.snapshot_write.is_some()
+        {
             return;
         }
         if let Err(e) = self.core.compact(applied, self.kv.snapshot()) {
             tracing::warn!(applied, error = ?e, "snapshot refused by the core");
-        } else {
-            tracing::info!(index = applied, "took a snapshot");
         }
+    }
+
+    /// Writes a local snapshot file off the loop: the fsync of a large file would otherwise
+    /// hold up every client for its duration.
+    fn start_snapshot_write(&mut self, write: SnapshotWrite) {
+        let (tx, rx) = oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let _ = tx.send(write.run());
+        });
+        self.snapshot_write = Some(rx);
+    }
+
+    /// Compacts the log up to a local snapshot whose file is now durable; with `wait`, waits for
+    /// the write under way first.
+    fn finish_snapshot_write(&mut self, wait: bool) -> Result<(), StorageError> {
+        let Some(rx) = self.snapshot_write.as_mut() else {
+            return Ok(());
+        };
+        let result = if wait {
+            let rx = self.snapshot_write.take().expect("checked above");
+            tokio::task::block_in_place(|| rx.blocking_recv()).map_err(|_| ())
+        } else {
+            match rx.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => return Ok(()),
+                Ok(r) => Ok(r),
+                Err(oneshot::error::TryRecvError::Closed) => Err(()),
+            }
+        };
+        self.snapshot_write = None;
+        let index = result.map_err(|_| {
+            StorageError::Inconsistent("the snapshot writer stopped without a result".into())
+        })??;
+        let disk = &mut self.disk;
+        tokio::task::block_in_place(|| disk.compact(index))?;
+        tracing::info!(index, "took a snapshot");
+        Ok(())
     }
 
     /// Keeps the transport's address book in step with the replicated member directory.

@@ -88,8 +88,21 @@ pub async fn start(cfg: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<S
     };
     let (node_loop, status) = NodeLoop::new(core, disk, kv, transport, addresses, params);
 
-    let peers = tokio::spawn(transport::serve(peer_listener, cfg.cluster_id, inbox_tx));
     let status_rx = status.clone();
+    // A server outside the configuration has no say (thesis 4.2.3: a removed server must not
+    // disrupt the cluster). A node that knows no configuration yet (started with --join)
+    // accepts the leader's messages.
+    let members = status.clone();
+    let admit: transport::Admit = Arc::new(move |id| {
+        let m = &members.borrow().membership;
+        m.contains(id) || m.members().is_empty()
+    });
+    let peers = tokio::spawn(transport::serve(
+        peer_listener,
+        cfg.cluster_id,
+        admit,
+        inbox_tx,
+    ));
     let api = Api::new(cfg.cluster_id, req_tx, status, cfg.request_timeout);
     let incoming =
         tonic::transport::server::TcpIncoming::from_listener(client_listener, true, None)

@@ -6,13 +6,19 @@
 //! however many entries it carries (group commit). A snapshot file is made durable before the
 //! log records that entries are compacted into it, so a crash between the two leaves the log
 //! whole.
+//!
+//! A local snapshot (the node's own compaction) is the exception: `persist` hands it back as a
+//! [`SnapshotWrite`] for the caller to run off the node loop, and the log records the compaction
+//! ([`DiskStorage::compact`]) only after the write finished. Nothing the node sends depends on
+//! that file: it holds applied entries only, which the log still has until then.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use raft_impl::snapshot_file::{self, SnapshotError, SnapshotMeta, SnapshotStore};
 use raft_impl::wal::{self, Batch, Wal, WalEntry, WalError, WalOptions};
-use raft_impl::{Entry, HardState, MemStorage, Payload, Ready, Snapshot};
+use raft_impl::{Entry, HardState, MemStorage, Membership, Payload, Ready, Snapshot};
 
 use crate::wire;
 
@@ -56,7 +62,7 @@ impl From<SnapshotError> for StorageError {
 /// The node's open log and snapshot directory.
 pub struct DiskStorage {
     wal: Wal,
-    snaps: SnapshotStore,
+    snaps: Arc<SnapshotStore>,
     /// Number of fsyncs of the log issued (for tests and metrics).
     pub syncs: u64,
 }
@@ -65,7 +71,7 @@ fn to_wal_entry(e: &Entry) -> WalEntry {
     let (kind, data) = match &e.payload {
         Payload::Noop => (KIND_NOOP, Vec::new()),
         Payload::Normal(d) => (KIND_NORMAL, d.clone()),
-        Payload::Config(m) => (KIND_CONFIG, wire::encode_membership(m)),
+        Payload::Config(m) => (KIND_CONFIG, wire::encode(m)),
     };
     WalEntry {
         index: e.index,
@@ -75,11 +81,15 @@ fn to_wal_entry(e: &Entry) -> WalEntry {
     }
 }
 
+fn decode_membership(bytes: &[u8]) -> Result<Membership, String> {
+    wire::decode(bytes).map_err(|e| format!("undecodable membership: {e}"))
+}
+
 fn from_wal_entry(dir: &Path, e: WalEntry) -> Result<Entry, StorageError> {
     let payload = match e.kind {
         KIND_NOOP => Payload::Noop,
         KIND_NORMAL => Payload::Normal(e.data),
-        KIND_CONFIG => Payload::Config(wire::decode_membership(&e.data).map_err(|why| {
+        KIND_CONFIG => Payload::Config(decode_membership(&e.data).map_err(|why| {
             StorageError::Inconsistent(format!(
                 "log in {}: entry {} holds a bad configuration: {why}",
                 dir.display(),
@@ -112,7 +122,7 @@ impl DiskStorage {
             Some(s) => Snapshot {
                 index: s.meta.last_index,
                 term: s.meta.last_term,
-                membership: wire::decode_membership(&s.meta.config).map_err(|why| {
+                membership: decode_membership(&s.meta.config).map_err(|why| {
                     StorageError::Inconsistent(format!(
                         "snapshot {} in {}: {why}",
                         s.meta.last_index,
@@ -173,37 +183,46 @@ impl DiskStorage {
         Ok((
             DiskStorage {
                 wal,
-                snaps,
+                snaps: Arc::new(snaps),
                 syncs: 0,
             },
             mem,
         ))
     }
 
-    /// Makes the snapshot, entries and hard state of `ready` durable, in that order (the contract
-    /// in `raft_impl::ready`). `commit` is recorded with the hard state for inspection only.
-    pub fn persist(&mut self, ready: &Ready, commit: u64) -> Result<(), StorageError> {
+    /// Makes the snapshot received from a leader, the entries and the hard state of `ready`
+    /// durable, in that order (the contract in `raft_impl::ready`), and returns a local snapshot
+    /// for the caller to write off the loop. `commit` is recorded with the hard state for
+    /// inspection only.
+    pub fn persist(
+        &mut self,
+        ready: &Ready,
+        commit: u64,
+    ) -> Result<Option<SnapshotWrite>, StorageError> {
         let mut batch = Batch::new();
         let mut last = self.wal.last_index();
         let compacted = self.wal.compacted();
-        if let Some(snap) = &ready.snapshot {
-            self.snaps.save(&snapshot_file::Snapshot {
-                meta: SnapshotMeta {
-                    last_index: snap.index,
-                    last_term: snap.term,
-                    config: wire::encode_membership(&snap.membership),
-                },
-                data: snap.data.clone(),
-            })?;
-            if ready.restore_snapshot && last > compacted {
-                // A snapshot from the leader replaces the whole log.
-                batch.truncate_suffix(compacted + 1);
-                last = compacted;
+        let mut local = None;
+        match &ready.snapshot {
+            Some(snap) if ready.restore_snapshot => {
+                self.snaps.save(&file_of(snap))?;
+                if last > compacted {
+                    // A snapshot from the leader replaces the whole log.
+                    batch.truncate_suffix(compacted + 1);
+                    last = compacted;
+                }
+                if snap.index > compacted {
+                    batch.compact_prefix(snap.index);
+                    last = last.max(snap.index);
+                }
             }
-            if snap.index > compacted {
-                batch.compact_prefix(snap.index);
-                last = last.max(snap.index);
+            Some(snap) => {
+                local = Some(SnapshotWrite {
+                    store: self.snaps.clone(),
+                    file: file_of(snap),
+                })
             }
+            None => {}
         }
         if let Some(first) = ready.entries.first() {
             if first.index <= last {
@@ -225,7 +244,47 @@ impl DiskStorage {
             self.wal.append_batch(&batch)?;
             self.syncs += 1;
         }
+        Ok(local)
+    }
+
+    /// Records in the log that entries up to `index` are in a snapshot file made durable by a
+    /// finished [`SnapshotWrite`]; the segments they filled are deleted.
+    pub fn compact(&mut self, index: u64) -> Result<(), StorageError> {
+        if index > self.wal.compacted() {
+            self.wal.compact_prefix(index)?;
+            self.syncs += 1;
+        }
         Ok(())
+    }
+}
+
+fn file_of(snap: &Snapshot) -> snapshot_file::Snapshot {
+    snapshot_file::Snapshot {
+        meta: SnapshotMeta {
+            last_index: snap.index,
+            last_term: snap.term,
+            config: wire::encode(&snap.membership),
+        },
+        data: snap.data.clone(),
+    }
+}
+
+/// A local snapshot to be made durable (temp file, fsync, rename, fsync of the directory) away
+/// from the node loop.
+pub struct SnapshotWrite {
+    store: Arc<SnapshotStore>,
+    file: snapshot_file::Snapshot,
+}
+
+impl SnapshotWrite {
+    pub fn index(&self) -> u64 {
+        self.file.meta.last_index
+    }
+
+    /// Writes the file; once this returns `Ok`, [`DiskStorage::compact`] may record it.
+    pub fn run(self) -> Result<u64, StorageError> {
+        self.store.save(&self.file)?;
+        Ok(self.file.meta.last_index)
     }
 }
 
@@ -291,7 +350,7 @@ mod tests {
                 ..Ready::default()
             };
             disk.persist(&ready, 0).unwrap();
-            // Local compaction at 3 keeps 4 and 5.
+            // Local compaction at 3 keeps 4 and 5, once its file is written.
             let ready = Ready {
                 snapshot: Some(Snapshot {
                     index: 3,
@@ -301,7 +360,13 @@ mod tests {
                 }),
                 ..Ready::default()
             };
-            disk.persist(&ready, 0).unwrap();
+            let write = disk.persist(&ready, 0).unwrap().expect("a local snapshot");
+            assert_eq!(write.index(), 3);
+            // Nothing is written, and nothing compacted, until the write runs.
+            let snap_dir = dir.path().join("snap");
+            assert_eq!(std::fs::read_dir(&snap_dir).unwrap().count(), 0);
+            let index = std::thread::spawn(move || write.run()).join().unwrap();
+            disk.compact(index.unwrap()).unwrap();
         }
         let (mut disk, mem) = DiskStorage::open(dir.path()).unwrap();
         assert_eq!(mem.snapshot().index, 3);
@@ -322,7 +387,7 @@ mod tests {
             entries: vec![entry(10, 4, "y")],
             ..Ready::default()
         };
-        disk.persist(&ready, 0).unwrap();
+        assert!(disk.persist(&ready, 0).unwrap().is_none());
         drop(disk);
         let (_, mem) = DiskStorage::open(dir.path()).unwrap();
         assert_eq!(mem.snapshot().index, 9);
