@@ -34,6 +34,7 @@ pub mod snapshot_file;
 pub mod storage;
 pub mod wal;
 
+pub use bytes::Bytes;
 pub use config::Config;
 pub use membership::Membership;
 pub use message::{Body, ConflictHint, Entry, Message, NodeId, Payload, Snapshot};

@@ -4,6 +4,8 @@
 //! map a message to its own representation without going through accessors. With the `serde`
 //! feature every type here is `Serialize` and `Deserialize` (byte payloads as byte strings).
 
+use bytes::Bytes;
+
 use crate::membership::Membership;
 
 /// A server's identity within one cluster.
@@ -54,9 +56,9 @@ pub struct Snapshot {
     pub term: u64,
     /// The configuration in force at `index` (thesis 5.1).
     pub membership: Membership,
-    /// The application's serialized state.
-    #[cfg_attr(feature = "serde", serde(with = "serde_bytes"))]
-    pub data: Vec<u8>,
+    /// The application's serialized state; shared, not copied, when the snapshot is handed to
+    /// the driver or sent to a follower.
+    pub data: Bytes,
 }
 
 /// The fast-backtracking hint a follower attaches to a rejected AppendEntries (end of paper 5.3).

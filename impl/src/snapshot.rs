@@ -1,5 +1,7 @@
 //! Log compaction and InstallSnapshot (paper section 7, Figure 13).
 
+use bytes::Bytes;
+
 use crate::message::{Body, NodeId, Snapshot};
 use crate::node::{Error, Node};
 use crate::progress::ProgressState;
@@ -8,7 +10,7 @@ impl Node {
     /// The application took a snapshot of its state machine up to `index` (which it has applied):
     /// the log up to there is replaced by it. The new snapshot is handed to storage in the next
     /// Ready.
-    pub fn compact(&mut self, index: u64, data: Vec<u8>) -> Result<(), Error> {
+    pub fn compact(&mut self, index: u64, data: impl Into<Bytes>) -> Result<(), Error> {
         if index <= self.log.snapshot.index || index > self.log.applied {
             return Err(Error::Invalid("snapshot index not in (snapshot, applied]"));
         }
@@ -23,7 +25,7 @@ impl Node {
             index,
             term,
             membership,
-            data,
+            data: data.into(),
         });
         Ok(())
     }

@@ -16,7 +16,7 @@ fn snapshot_msg(term: u64, index: u64, snap_term: u64) -> raft_impl::Message {
                 index,
                 term: snap_term,
                 membership: Membership::new(0..3),
-                data: b"state".to_vec(),
+                data: b"state".to_vec().into(),
             },
         },
     )

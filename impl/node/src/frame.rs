@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use raft_impl::{Body, Message, NodeId};
+use raft_impl::{Body, Bytes, Message, NodeId};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -158,14 +158,14 @@ pub fn decode_body(cluster_id: u64, body: &[u8]) -> Result<(NodeId, FrameBody), 
 
 /// Splits `msg` into the frame bodies it travels in: itself, or for a snapshot larger than
 /// [`CHUNK_LEN`] a start and the data still to send (see [`next_chunk`]).
-pub fn split(mut msg: Message) -> (FrameBody, Vec<u8>) {
+pub fn split(mut msg: Message) -> (FrameBody, Bytes) {
     match &mut msg.body {
         Body::InstallSnapshot { snapshot } if snapshot.data.len() > CHUNK_LEN => {
             let data = std::mem::take(&mut snapshot.data);
             let len = data.len() as u64;
             (FrameBody::SnapshotStart { message: msg, len }, data)
         }
-        _ => (FrameBody::Message(msg), Vec::new()),
+        _ => (FrameBody::Message(msg), Bytes::new()),
     }
 }
 
@@ -256,7 +256,7 @@ impl Assembler {
                 mut message, data, ..
             } = self.partial.take().expect("checked above");
             if let Body::InstallSnapshot { snapshot } = &mut message.body {
-                snapshot.data = data;
+                snapshot.data = data.into();
             }
             return Ok(Some(message));
         }

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use imbl::OrdMap;
 use raft_impl::{Command, Outcome, Sessions};
 use serde::{Deserialize, Serialize};
 
@@ -206,7 +207,9 @@ pub enum ApplyOutcome {
 
 #[derive(Debug, Clone, Default)]
 pub struct Kv {
-    data: BTreeMap<Vec<u8>, KeyValue>,
+    /// A persistent map: cloning it is O(1), so a snapshot can be encoded off the node loop
+    /// from a copy while the loop keeps applying.
+    data: OrdMap<Vec<u8>, KeyValue>,
     revision: i64,
     sessions: Sessions,
     /// Mirror of the session table in a serializable form (the core's table exposes no
@@ -227,6 +230,25 @@ struct KvSnapshot {
     sessions: Vec<(u64, u64, Vec<u8>)>,
     members: Vec<MemberInfo>,
     retired: Vec<u64>,
+}
+
+/// [`KvSnapshot`] as it is encoded, borrowing from the store instead of copying it.
+#[derive(Serialize)]
+struct KvSnapshotRef<'a> {
+    kvs: Values<'a>,
+    revision: i64,
+    sessions: Vec<(u64, u64, &'a [u8])>,
+    members: Vec<&'a MemberInfo>,
+    retired: &'a BTreeSet<u64>,
+}
+
+/// The values of the store, encoded as a sequence.
+struct Values<'a>(&'a OrdMap<Vec<u8>, KeyValue>);
+
+impl Serialize for Values<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.values())
+    }
 }
 
 impl Kv {
@@ -461,17 +483,19 @@ impl Kv {
         RangeResult { kvs, count, more }
     }
 
+    /// The encoded state: keys and values, revision, session table, member directory. It takes
+    /// time in proportion to the data; the node loop runs it on a copy (`clone` is cheap).
     pub fn snapshot(&self) -> Vec<u8> {
-        wire::encode(&KvSnapshot {
-            kvs: self.data.values().cloned().collect(),
+        wire::encode(&KvSnapshotRef {
+            kvs: Values(&self.data),
             revision: self.revision,
             sessions: self
                 .session_log
                 .iter()
-                .map(|(c, (s, r))| (*c, *s, r.clone()))
+                .map(|(c, (s, r))| (*c, *s, r.as_slice()))
                 .collect(),
-            members: self.members.values().cloned().collect(),
-            retired: self.retired.iter().copied().collect(),
+            members: self.members.values().collect(),
+            retired: &self.retired,
         })
     }
 

@@ -16,7 +16,7 @@ use raft_impl::{Error as CoreError, Membership, Message, Node, NodeId, Payload, 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::kv::{command_bytes, Applied, ApplyOutcome, Kv, MemberInfo, Op};
-use crate::storage::{DiskStorage, SnapshotWrite, StorageError};
+use crate::storage::{DiskStorage, StorageError};
 use crate::transport::{AddressBook, Transport};
 
 /// Why a request was not served.
@@ -142,9 +142,19 @@ pub struct NodeLoop {
     reads_confirmed: Vec<(u64, ReadFn)>,
     status: watch::Sender<NodeStatus>,
     known_members: BTreeMap<NodeId, MemberInfo>,
-    /// A local snapshot file being written on a blocking thread; its index is compacted from the
-    /// log once the write reports success.
-    snapshot_write: Option<oneshot::Receiver<Result<u64, StorageError>>>,
+    /// A local snapshot under way off the loop.
+    snapshot_job: Option<SnapshotJob>,
+}
+
+/// A local snapshot in its two steps off the loop.
+enum SnapshotJob {
+    /// The state machine as of `index`, being encoded.
+    Encoding {
+        index: u64,
+        data: oneshot::Receiver<Vec<u8>>,
+    },
+    /// The snapshot file being written; answers with its index.
+    Writing(oneshot::Receiver<Result<u64, StorageError>>),
 }
 
 /// How many queued events one turn takes at most before handling the Ready.
@@ -181,7 +191,7 @@ impl NodeLoop {
             reads_confirmed: Vec::new(),
             status,
             known_members: BTreeMap::new(),
-            snapshot_write: None,
+            snapshot_job: None,
         };
         node.refresh_addresses();
         (node, status_rx)
@@ -226,7 +236,7 @@ impl NodeLoop {
             self.process_ready()?;
         }
         self.fail_all(ApiError::Stopped);
-        self.finish_snapshot_write(true)
+        self.poll_snapshot_job(true)
     }
 
     fn handle(&mut self, r: Request) {
@@ -281,7 +291,7 @@ impl NodeLoop {
     }
 
     fn process_ready(&mut self) -> Result<(), StorageError> {
-        self.finish_snapshot_write(false)?;
+        self.poll_snapshot_job(false)?;
         let was_leader = self.core.role() == Role::Leader;
         let term = self.core.term();
         // Applying can make more output (a compaction); a few rounds drain it without waiting
@@ -312,12 +322,16 @@ impl NodeLoop {
         // 1. Persist: snapshot, entries, hard state; one fsync. Snapshot files are written in
         // index order, so a leader's snapshot waits for a local one still being written.
         if ready.restore_snapshot {
-            self.finish_snapshot_write(true)?;
+            self.poll_snapshot_job(true)?;
         }
         let commit = self.core.commit_index();
         let disk = &mut self.disk;
         if let Some(write) = tokio::task::block_in_place(|| disk.persist(&ready, commit))? {
-            self.start_snapshot_write(write);
+            let (tx, rx) = oneshot::channel();
+            tokio::task::spawn_blocking(move || {
+                let _ = tx.send(write.run());
+            });
+            self.snapshot_job = Some(SnapshotJob::Writing(rx));
         }
         // 2. Send, only now that what the messages promise is durable.
         for m in &ready.messages {
@@ -332,6 +346,12 @@ impl NodeLoop {
                         snap.index
                     ))
                 })?;
+                tracing::info!(
+                    index = snap.index,
+                    term = snap.term,
+                    bytes = snap.data.len(),
+                    "restored the state machine from the leader's snapshot"
+                );
                 // Proposals the snapshot covers: whether they made it is unknown here.
                 let later = self.writes.split_off(&(snap.index + 1));
                 for (_, p) in std::mem::replace(&mut self.writes, later) {
@@ -391,50 +411,66 @@ impl NodeLoop {
         Ok(())
     }
 
+    /// Starts a local snapshot once `snapshot_threshold` entries were applied since the last one:
+    /// a copy of the state machine (cheap: a persistent map) is encoded on a blocking thread.
     fn maybe_snapshot(&mut self) {
         let threshold = self.params.snapshot_threshold;
         let applied = self.core.applied_index();
         if threshold == 0
             || applied < self.core.snapshot().index + threshold
-            || self.snapshot_write.is_some()
+            || self.snapshot_job.is_some()
         {
             return;
         }
-        if let Err(e) = self.core.compact(applied, self.kv.snapshot()) {
-            tracing::warn!(applied, error = ?e, "snapshot refused by the core");
-        }
-    }
-
-    /// Writes a local snapshot file off the loop: the fsync of a large file would otherwise
-    /// hold up every client for its duration.
-    fn start_snapshot_write(&mut self, write: SnapshotWrite) {
+        let copy = self.kv.clone();
         let (tx, rx) = oneshot::channel();
         tokio::task::spawn_blocking(move || {
-            let _ = tx.send(write.run());
+            let _ = tx.send(copy.snapshot());
         });
-        self.snapshot_write = Some(rx);
+        self.snapshot_job = Some(SnapshotJob::Encoding {
+            index: applied,
+            data: rx,
+        });
     }
 
-    /// Compacts the log up to a local snapshot whose file is now durable; with `wait`, waits for
-    /// the write under way first.
-    fn finish_snapshot_write(&mut self, wait: bool) -> Result<(), StorageError> {
-        let Some(rx) = self.snapshot_write.as_mut() else {
-            return Ok(());
-        };
-        let result = if wait {
-            let rx = self.snapshot_write.take().expect("checked above");
-            tokio::task::block_in_place(|| rx.blocking_recv()).map_err(|_| ())
-        } else {
-            match rx.try_recv() {
-                Err(oneshot::error::TryRecvError::Empty) => return Ok(()),
-                Ok(r) => Ok(r),
-                Err(oneshot::error::TryRecvError::Closed) => Err(()),
+    /// Moves the local snapshot along: encoded data goes to the core (`compact`, whose next Ready
+    /// hands back the file to write); a written file lets the log drop what it covers. With
+    /// `wait` (a leader's snapshot is about to be saved, or the node stops), an encoding is
+    /// abandoned and a file write waited for, so that snapshot files are written in index order.
+    fn poll_snapshot_job(&mut self, wait: bool) -> Result<(), StorageError> {
+        let lost = || StorageError::Inconsistent("a snapshot task stopped without a result".into());
+        match self.snapshot_job.take() {
+            None => {}
+            Some(SnapshotJob::Encoding { .. }) if wait => {}
+            Some(SnapshotJob::Encoding { index, mut data }) => match data.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    self.snapshot_job = Some(SnapshotJob::Encoding { index, data });
+                }
+                Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
+                Ok(data) => {
+                    // Refused when a leader's snapshot moved the log past `index` meanwhile.
+                    if let Err(e) = self.core.compact(index, data) {
+                        tracing::info!(index, error = ?e, "local snapshot dropped");
+                    }
+                }
+            },
+            Some(SnapshotJob::Writing(rx)) if wait => {
+                let index =
+                    tokio::task::block_in_place(|| rx.blocking_recv()).map_err(|_| lost())??;
+                self.compact_log(index)?;
             }
-        };
-        self.snapshot_write = None;
-        let index = result.map_err(|_| {
-            StorageError::Inconsistent("the snapshot writer stopped without a result".into())
-        })??;
+            Some(SnapshotJob::Writing(mut rx)) => match rx.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    self.snapshot_job = Some(SnapshotJob::Writing(rx));
+                }
+                Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
+                Ok(written) => self.compact_log(written?)?,
+            },
+        }
+        Ok(())
+    }
+
+    fn compact_log(&mut self, index: u64) -> Result<(), StorageError> {
         let disk = &mut self.disk;
         tokio::task::block_in_place(|| disk.compact(index))?;
         tracing::info!(index, "took a snapshot");

@@ -129,7 +129,7 @@ impl DiskStorage {
                         snaps.dir().display()
                     ))
                 })?,
-                data: s.data,
+                data: s.data.into(),
             },
         };
         let wal_dir: PathBuf = data_dir.join("wal");
@@ -219,7 +219,7 @@ impl DiskStorage {
             Some(snap) => {
                 local = Some(SnapshotWrite {
                     store: self.snaps.clone(),
-                    file: file_of(snap),
+                    snapshot: snap.clone(),
                 })
             }
             None => {}
@@ -265,7 +265,7 @@ fn file_of(snap: &Snapshot) -> snapshot_file::Snapshot {
             last_term: snap.term,
             config: wire::encode(&snap.membership),
         },
-        data: snap.data.clone(),
+        data: snap.data.to_vec(),
     }
 }
 
@@ -273,18 +273,19 @@ fn file_of(snap: &Snapshot) -> snapshot_file::Snapshot {
 /// from the node loop.
 pub struct SnapshotWrite {
     store: Arc<SnapshotStore>,
-    file: snapshot_file::Snapshot,
+    /// Shares its data with the core's copy.
+    snapshot: Snapshot,
 }
 
 impl SnapshotWrite {
     pub fn index(&self) -> u64 {
-        self.file.meta.last_index
+        self.snapshot.index
     }
 
     /// Writes the file; once this returns `Ok`, [`DiskStorage::compact`] may record it.
     pub fn run(self) -> Result<u64, StorageError> {
-        self.store.save(&self.file)?;
-        Ok(self.file.meta.last_index)
+        self.store.save(&file_of(&self.snapshot))?;
+        Ok(self.snapshot.index)
     }
 }
 
@@ -356,7 +357,7 @@ mod tests {
                     index: 3,
                     term: 1,
                     membership: Membership::new([1]),
-                    data: b"state".to_vec(),
+                    data: b"state".to_vec().into(),
                 }),
                 ..Ready::default()
             };
@@ -370,7 +371,7 @@ mod tests {
         }
         let (mut disk, mem) = DiskStorage::open(dir.path()).unwrap();
         assert_eq!(mem.snapshot().index, 3);
-        assert_eq!(mem.snapshot().data, b"state");
+        assert_eq!(mem.snapshot().data, &b"state"[..]);
         assert_eq!(
             mem.entries().iter().map(|e| e.index).collect::<Vec<_>>(),
             vec![4, 5]
@@ -381,7 +382,7 @@ mod tests {
                 index: 9,
                 term: 4,
                 membership: Membership::new([1, 2, 3]),
-                data: b"leader".to_vec(),
+                data: b"leader".to_vec().into(),
             }),
             restore_snapshot: true,
             entries: vec![entry(10, 4, "y")],

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use raft_impl::{Body, Message, NodeId};
+use raft_impl::{Body, Bytes, Message, NodeId};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -72,7 +72,7 @@ impl Transport {
 struct Outgoing {
     id: (u64, u64, u64),
     from: NodeId,
-    data: Vec<u8>,
+    data: Bytes,
     sent: usize,
 }
 
@@ -393,7 +393,7 @@ mod tests {
                     index: 50,
                     term: 2,
                     membership: raft_impl::Membership::new([1, 2, 3]),
-                    data,
+                    data: data.into(),
                 },
             },
         };

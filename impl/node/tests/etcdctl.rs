@@ -130,17 +130,21 @@ fn etcdctl_against_a_three_node_cluster_with_leader_failover() {
         "re-election took {elected_in:?} (bound {bound:?})"
     );
 
-    // Writes while one member is down.
+    // Writes while one member is down: enough for the new leader to take a snapshot (the
+    // threshold is 100 entries) past the end of the killed member's log, and large enough values
+    // that the snapshot travels in several chunks.
     let survivors_list = survivors.join(",");
-    for i in 0..30 {
-        let key = format!("during/{i:02}");
-        if etcdctl(&survivors_list, &["put", &key, &format!("w{i}")])
+    for i in 0..150 {
+        let key = format!("during/{i:03}");
+        let value = format!("{i:03}{}", "w".repeat(12 << 10));
+        if etcdctl(&survivors_list, &["put", &key, &value])
             .status
             .success()
         {
-            acked.push((key, format!("w{i}")));
+            acked.push((key, value));
         }
     }
+    assert!(acked.len() >= 200, "too few writes while a member was down");
 
     // Restart the killed member from its data directory.
     let restarted = procs.spawn(li);
@@ -159,10 +163,26 @@ fn etcdctl_against_a_three_node_cluster_with_leader_failover() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // It caught up through InstallSnapshot, sent in chunks (frames are at most 1 MiB of data).
+    let log = std::fs::read_to_string(dir.path().join(format!("node{leader}.log"))).unwrap();
+    let restored = log
+        .lines()
+        .find(|l| l.contains("restored the state machine from the leader's snapshot"))
+        .unwrap_or_else(|| panic!("no snapshot installed on the restarted member:\n{log}"));
+    eprintln!("restarted member: {restored}");
+    let bytes: u64 = restored
+        .split("bytes=")
+        .nth(1)
+        .and_then(|b| b.split_whitespace().next())
+        .and_then(|b| b.parse().ok())
+        .expect("snapshot size in the log line");
+    assert!(bytes > 1 << 20, "a snapshot of {bytes} bytes is one chunk");
+
     // Every acknowledged write is on every member (serializable reads: each one's own state).
     for e in &each {
+        let stored = all_pairs(e);
         for (k, v) in &acked {
-            assert_eq!(get_value(e, k, true).as_ref(), Some(v), "{k} on {e}");
+            assert_eq!(stored.get(k), Some(v), "{k} on {e}");
         }
     }
 

@@ -217,3 +217,16 @@ pub fn get_value(endpoint: &str, key: &str, serializable: bool) -> Option<String
     let v = s.trim_end_matches('\n');
     (!v.is_empty()).then(|| v.to_string())
 }
+
+/// Every key and value of one member's own state (a serializable read of the whole key space).
+pub fn all_pairs(endpoint: &str) -> std::collections::BTreeMap<String, String> {
+    let out = ok(&etcdctl(
+        endpoint,
+        &["get", "", "--from-key", "--consistency=s"],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .chunks(2)
+        .map(|kv| (kv[0].to_string(), kv.get(1).unwrap_or(&"").to_string()))
+        .collect()
+}
