@@ -107,7 +107,8 @@ pub enum Body {
         hint: Option<ConflictHint>,
         read_ctx: u64,
     },
-    /// InstallSnapshot (paper section 7), sent whole: the core has no chunking.
+    /// InstallSnapshot (paper section 7), one message: chunking it (Figure 13's `offset` and
+    /// `done`) is left to the transport.
     InstallSnapshot {
         snapshot: Snapshot,
     },

@@ -7,7 +7,9 @@
 //!    below the stored last index: every stored entry at or after the first one given is replaced
 //!    (a follower truncating a conflicting suffix, paper 5.3). A snapshot with
 //!    `restore_snapshot` set replaces the whole stored log; one without it (a local compaction)
-//!    drops only the entries it covers. Writes must be durable before step 2.
+//!    drops only the entries it covers, and may be written later: no message depends on it, as
+//!    long as the stored log keeps those entries until the snapshot is durable. Writes must be
+//!    durable before step 2.
 //! 2. Send `messages`. They may depend on everything persisted in step 1 (a vote reply on
 //!    votedFor, an AppendEntries success on the entries; raft-bugs #3), so they are never sent
 //!    before it. Dropping any of them is safe: the protocol tolerates loss.
