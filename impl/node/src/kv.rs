@@ -145,18 +145,8 @@ pub struct MemberInfo {
 /// A replicated write: what a normal entry's command carries.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Put {
-        #[serde(with = "serde_bytes")]
-        key: Vec<u8>,
-        #[serde(with = "serde_bytes")]
-        value: Vec<u8>,
-        prev_kv: bool,
-    },
-    Delete {
-        range: KeyRange,
-        prev_kv: bool,
-    },
-    Txn(Txn),
+    /// A put, a delete or a transaction, as a transaction branch holds them.
+    Kv(TxnOp),
     /// Adds or replaces a member directory entry.
     SetMember(MemberInfo),
     RemoveMember(u64),
@@ -315,13 +305,7 @@ impl Kv {
     fn apply_op(&mut self, op: Op) -> Applied {
         let next = self.revision + 1;
         let result = match op {
-            Op::Put {
-                key,
-                value,
-                prev_kv,
-            } => self.put(key, value, prev_kv, next),
-            Op::Delete { range, prev_kv } => self.delete(&range, prev_kv, next),
-            Op::Txn(txn) => self.txn(&txn, next),
+            Op::Kv(op) => self.apply_kv(op, next),
             Op::SetMember(m) => {
                 self.members.insert(m.id, m);
                 OpResult::Member
@@ -383,30 +367,25 @@ impl Kv {
         }
     }
 
-    fn txn(&mut self, txn: &Txn, rev: i64) -> OpResult {
-        let succeeded = txn.compare.iter().all(|c| self.compare(c));
-        let ops = if succeeded {
-            &txn.success
-        } else {
-            &txn.failure
-        };
-        let mut responses = Vec::with_capacity(ops.len());
-        for op in ops {
-            let r = match op {
-                TxnOp::Range(q) => OpResult::Range(self.range(q)),
-                TxnOp::Put {
-                    key,
-                    value,
-                    prev_kv,
-                } => self.put(key.clone(), value.clone(), *prev_kv, rev),
-                TxnOp::Delete { range, prev_kv } => self.delete(range, *prev_kv, rev),
-                TxnOp::Txn(inner) => self.txn(inner, rev),
-            };
-            responses.push(r);
-        }
-        OpResult::Txn {
-            succeeded,
-            responses,
+    /// Applies one operation; every write in it takes revision `rev`.
+    fn apply_kv(&mut self, op: TxnOp, rev: i64) -> OpResult {
+        match op {
+            TxnOp::Range(q) => OpResult::Range(self.range(&q)),
+            TxnOp::Put {
+                key,
+                value,
+                prev_kv,
+            } => self.put(key, value, prev_kv, rev),
+            TxnOp::Delete { range, prev_kv } => self.delete(&range, prev_kv, rev),
+            TxnOp::Txn(txn) => {
+                let succeeded = txn.compare.iter().all(|c| self.compare(c));
+                let ops = if succeeded { txn.success } else { txn.failure };
+                let responses = ops.into_iter().map(|op| self.apply_kv(op, rev)).collect();
+                OpResult::Txn {
+                    succeeded,
+                    responses,
+                }
+            }
         }
     }
 
@@ -571,11 +550,11 @@ mod tests {
     use super::*;
 
     fn put(kv: &mut Kv, seq: u64, k: &str, v: &str) -> ApplyOutcome {
-        let op = Op::Put {
+        let op = Op::Kv(TxnOp::Put {
             key: k.into(),
             value: v.into(),
             prev_kv: true,
-        };
+        });
         kv.apply_entry(&command_bytes(1, seq, &op))
     }
 
@@ -600,12 +579,14 @@ mod tests {
         assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 3, 2));
         assert_eq!(kv.revision(), 3);
         // Deleting nothing does not take a revision; deleting something does.
-        let del = |r: &str| Op::Delete {
-            range: KeyRange {
-                key: r.into(),
-                range_end: vec![],
-            },
-            prev_kv: false,
+        let del = |r: &str| {
+            Op::Kv(TxnOp::Delete {
+                range: KeyRange {
+                    key: r.into(),
+                    range_end: vec![],
+                },
+                prev_kv: false,
+            })
         };
         kv.apply_entry(&command_bytes(1, 4, &del("zz")));
         assert_eq!(kv.revision(), 3);
@@ -645,7 +626,7 @@ mod tests {
         };
         assert_eq!(kv.range(&q).count, 2);
         let cas = |expect: &str, new: &str| {
-            Op::Txn(Txn {
+            Op::Kv(TxnOp::Txn(Txn {
                 compare: vec![Compare {
                     range: KeyRange {
                         key: b"q".to_vec(),
@@ -660,7 +641,7 @@ mod tests {
                     prev_kv: false,
                 }],
                 failure: vec![],
-            })
+            }))
         };
         let ApplyOutcome::Done(a) = kv.apply_entry(&command_bytes(1, 10, &cas("x", "y"))) else {
             panic!()
