@@ -80,4 +80,24 @@ impl Sessions {
     pub fn last_seq(&self, client_id: u64) -> Option<u64> {
         self.last.get(&client_id).map(|(s, _)| *s)
     }
+
+    /// Every client's latest sequence number and response: the table is part of the state
+    /// machine, so it goes into snapshots (thesis 6.3).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &[u8])> + '_ {
+        self.last
+            .iter()
+            .map(|(client, (seq, response))| (*client, *seq, response.as_slice()))
+    }
+}
+
+/// A table restored from a snapshot's `(client, seq, response)` rows.
+impl FromIterator<(u64, u64, Vec<u8>)> for Sessions {
+    fn from_iter<I: IntoIterator<Item = (u64, u64, Vec<u8>)>>(rows: I) -> Sessions {
+        Sessions {
+            last: rows
+                .into_iter()
+                .map(|(client, seq, response)| (client, (seq, response)))
+                .collect(),
+        }
+    }
 }

@@ -202,9 +202,6 @@ pub struct Kv {
     data: OrdMap<Vec<u8>, KeyValue>,
     revision: i64,
     sessions: Sessions,
-    /// Mirror of the session table in a serializable form (the core's table exposes no
-    /// iteration), kept in step with `sessions` for snapshots.
-    session_log: BTreeMap<u64, (u64, Vec<u8>)>,
     members: BTreeMap<u64, MemberInfo>,
     /// Ids of removed members: never given to a new member, so that a removed server still
     /// running cannot pass for the new one.
@@ -286,14 +283,10 @@ impl Kv {
         self.sessions = sessions;
         let decode = |bytes: &[u8]| wire::decode::<Applied>(bytes);
         match outcome {
-            Outcome::Applied(resp) => {
-                self.session_log
-                    .insert(cmd.client_id, (cmd.seq, resp.clone()));
-                match decode(&resp) {
-                    Ok(a) => ApplyOutcome::Done(a),
-                    Err(e) => ApplyOutcome::Malformed(e),
-                }
-            }
+            Outcome::Applied(resp) => match decode(&resp) {
+                Ok(a) => ApplyOutcome::Done(a),
+                Err(e) => ApplyOutcome::Malformed(e),
+            },
             Outcome::Duplicate(resp) => match decode(&resp) {
                 Ok(a) => ApplyOutcome::Duplicate(a),
                 Err(e) => ApplyOutcome::Malformed(e),
@@ -468,11 +461,7 @@ impl Kv {
         wire::encode(&KvSnapshotRef {
             kvs: Values(&self.data),
             revision: self.revision,
-            sessions: self
-                .session_log
-                .iter()
-                .map(|(c, (s, r))| (*c, *s, r.as_slice()))
-                .collect(),
+            sessions: self.sessions.iter().collect(),
             members: self.members.values().collect(),
             retired: &self.retired,
         })
@@ -489,18 +478,10 @@ impl Kv {
             revision: snap.revision,
             members: snap.members.into_iter().map(|m| (m.id, m)).collect(),
             retired: snap.retired.into_iter().collect(),
+            sessions: snap.sessions.into_iter().collect(),
             ..Kv::default()
         };
         kv.size = kv.data.values().map(entry_size).sum();
-        for (client_id, seq, resp) in snap.sessions {
-            let cmd = Command {
-                client_id,
-                seq,
-                data: Vec::new(),
-            };
-            kv.sessions.apply(&cmd, |_| resp.clone());
-            kv.session_log.insert(client_id, (seq, resp));
-        }
         Ok(kv)
     }
 }
@@ -670,13 +651,17 @@ mod tests {
     fn snapshot_round_trip_keeps_sessions() {
         let mut kv = Kv::default();
         put(&mut kv, 1, "a", "1");
+        put(&mut kv, 2, "b", "2");
         let mut restored = Kv::restore(&kv.snapshot()).unwrap();
-        assert_eq!(restored.revision(), 1);
+        assert_eq!(restored.revision(), 2);
         assert_eq!(get(&restored, "a"), get(&kv, "a"));
+        assert_eq!(restored.snapshot(), kv.snapshot());
+        // The session table came along: the latest command is a duplicate, an older one stale.
         assert!(matches!(
-            put(&mut restored, 1, "a", "1"),
+            put(&mut restored, 2, "b", "2"),
             ApplyOutcome::Duplicate(_)
         ));
+        assert_eq!(put(&mut restored, 1, "a", "1"), ApplyOutcome::Stale);
         assert!(Kv::restore(b"\xff\xff garbage").is_err());
     }
 
