@@ -12,7 +12,10 @@
 //!    durable before step 2.
 //! 2. Send `messages`. They may depend on everything persisted in step 1 (a vote reply on
 //!    votedFor, an AppendEntries success on the entries; raft-bugs #3), so they are never sent
-//!    before it. Dropping any of them is safe: the protocol tolerates loss.
+//!    before it. Dropping any of them is safe: the protocol tolerates loss. One exception: a
+//!    leader's `AppendEntries` may go out before step 1 (thesis 10.2.1), provided the driver
+//!    gives the node no input until step 1 is done, since the leader counts its own new entries
+//!    towards commitment as soon as it appends them.
 //! 3. If `restore_snapshot`, reset the state machine from `snapshot.data`. Then apply
 //!    `committed_entries` in order. They are always already persisted (by this batch or an
 //!    earlier one).
