@@ -79,6 +79,11 @@ pub enum Request {
         serializable: bool,
         f: ReadFn,
     },
+    /// Hand leadership to `to` (thesis 3.10); answered once the transfer started.
+    Transfer {
+        to: NodeId,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
     /// Propose a new configuration; answered with its index once it is applied.
     Reconfigure {
         voters: BTreeSet<NodeId>,
@@ -274,6 +279,9 @@ impl NodeLoop {
                     }
                     Err(e) => f(Err(core_error(e))),
                 }
+            }
+            Request::Transfer { to, reply } => {
+                let _ = reply.send(self.core.transfer_leadership(to).map_err(core_error));
             }
             Request::Reconfigure {
                 voters,

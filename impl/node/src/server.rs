@@ -90,12 +90,13 @@ pub async fn start(cfg: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<S
 
     let status_rx = status.clone();
     // A server outside the configuration has no say (thesis 4.2.3: a removed server must not
-    // disrupt the cluster). A node that knows no configuration yet (started with --join)
-    // accepts the leader's messages.
+    // disrupt the cluster), except the leader this node follows: a leader that removed itself
+    // still replicates until the new configuration commits (thesis 4.2.2). A node that knows no
+    // configuration yet (started with --join) accepts the leader's messages.
     let members = status.clone();
     let admit: transport::Admit = Arc::new(move |id| {
-        let m = &members.borrow().membership;
-        m.contains(id) || m.members().is_empty()
+        let s = members.borrow();
+        s.membership.contains(id) || s.leader == Some(id) || s.membership.members().is_empty()
     });
     let peers = tokio::spawn(transport::serve(
         peer_listener,

@@ -145,4 +145,42 @@ fn add_learner_promote_and_remove_with_etcdctl() {
             || get_value(e, "after-remove", true).as_deref() == Some("3"),
         );
     }
+
+    // The leader removes itself: it hands leadership to another voter (thesis 3.10), which
+    // removes it like any other member; the other two keep committing.
+    let leader_at = procs.members.iter().position(|m| m.id == leader).unwrap();
+    let rest: Vec<String> = procs
+        .members
+        .iter()
+        .filter(|m| m.id != victim_id && m.id != leader)
+        .map(Member::endpoint)
+        .collect();
+    let rest_list = rest.join(",");
+    ok(&etcdctl(
+        &procs.members[leader_at].endpoint(),
+        &["member", "remove", &format!("{leader:x}")],
+    ));
+    let new_leader =
+        wait_leader(&rest, Duration::from_secs(15), leader).expect("no leader after removing it");
+    wait_until(
+        "the leader's removal to show",
+        Duration::from_secs(10),
+        || {
+            let list = member_list(&rest_list);
+            list.len() == 2 && list.iter().all(|m| m["ID"].as_u64() != Some(leader))
+        },
+    );
+    eprintln!("leader {leader} removed itself; {new_leader} leads");
+    if let Some(mut c) = procs.children[leader_at].take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    ok(&etcdctl(&rest_list, &["put", "after-leader-remove", "4"]));
+    for e in &rest {
+        wait_until(
+            "the write on both remaining members",
+            Duration::from_secs(10),
+            || get_value(e, "after-leader-remove", true).as_deref() == Some("4"),
+        );
+    }
 }

@@ -10,13 +10,14 @@ use tonic::{Request, Response, Status};
 
 use super::{forwarded, Api};
 use crate::kv::{MemberInfo, Op};
-use crate::node_loop::NodeStatus;
+use crate::node_loop::{NodeStatus, Request as LoopRequest};
 use crate::proto::etcdserverpb::cluster_client::ClusterClient;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
 };
+use tokio::sync::oneshot;
 
 fn url(addr: &str) -> Vec<String> {
     if addr.is_empty() {
@@ -61,6 +62,31 @@ impl Api {
         req: &Request<T>,
     ) -> Result<ClusterClient<tonic::transport::Channel>, Status> {
         Ok(ClusterClient::new(self.leader_channel(req, None)?))
+    }
+
+    /// Transfers leadership to another voter and waits until this node follows it.
+    async fn step_down(&self) -> Result<(), Status> {
+        let s = self.status();
+        let Some(&to) = s.membership.voters.iter().find(|&&v| v != s.id) else {
+            return Err(Status::failed_precondition("cannot remove the last voter"));
+        };
+        let (reply, rx) = oneshot::channel();
+        self.send(LoopRequest::Transfer { to, reply })
+            .await
+            .map_err(super::to_status)?;
+        self.wait(rx).await?;
+        let mut status = self.inner.status.clone();
+        let moved = status.wait_for(|s| s.leader.is_some_and(|l| l != s.id));
+        let moved = tokio::time::timeout(self.inner.timeout, moved)
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if moved {
+            Ok(())
+        } else {
+            Err(Status::unavailable(
+                "etcdserver: leadership transfer did not complete",
+            ))
+        }
     }
 
     async fn write_member_op(&self, op: Op) -> Result<(), Status> {
@@ -154,6 +180,16 @@ impl Cluster for Api {
         let s = self.status();
         if !s.membership.contains(id) && !s.members.contains_key(&id) {
             return Err(Status::not_found("etcdserver: member not found"));
+        }
+        if id == s.id {
+            // A leader removing itself hands leadership over first (thesis 3.10), and the new
+            // leader removes it like any other member: a leader outside its own configuration
+            // could not see the later directory change commit.
+            self.step_down().await?;
+            return self
+                .cluster_client(&req)?
+                .member_remove(forwarded(&req))
+                .await;
         }
         if s.membership.contains(id) {
             self.reconfigure(|m| {
