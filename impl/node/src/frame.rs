@@ -511,4 +511,35 @@ mod tests {
             Err(ReadError::Frame(FrameError::BadLength(_)))
         ));
     }
+
+    proptest::proptest! {
+        /// Whatever a peer sends, decoding answers with a message or an error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = decode_body(42, &body);
+        }
+
+        /// The same for well-checksummed payloads of random content, and for what the assembler
+        /// makes of any order of starts and chunks.
+        #[test]
+        fn arbitrary_payloads_and_chunk_orders_never_panic(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 1..8),
+            order in proptest::collection::vec((0usize..6, 0u64..4), 0..12),
+        ) {
+            for payload in &payloads {
+                let mut body = Vec::new();
+                body.extend_from_slice(&42u64.to_be_bytes());
+                body.extend_from_slice(&1u64.to_be_bytes());
+                body.extend_from_slice(&checksum(42, 1, payload).to_be_bytes());
+                body.extend_from_slice(payload);
+                let _ = decode_body(42, &body);
+            }
+            let frames = frames_of(snapshot_message(3 * CHUNK_LEN + 7));
+            let mut asm = Assembler::default();
+            for (i, sender) in order {
+                let (_, body) = frames[i % frames.len()].clone();
+                let _ = asm.push(sender, body);
+            }
+        }
+    }
 }
