@@ -419,4 +419,45 @@ mod tests {
             "no heartbeat overtook the 4-chunk snapshot"
         );
     }
+
+    #[tokio::test]
+    async fn a_transfer_cut_by_a_lost_connection_completes_when_the_leader_resends() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let book: AddressBook = Arc::new(RwLock::new(BTreeMap::from([(1, addr.to_string())])));
+        let transport = Transport::new(7, book);
+        let snapshot = Message {
+            from: 2,
+            to: 1,
+            term: 3,
+            body: Body::InstallSnapshot {
+                snapshot: raft_impl::Snapshot {
+                    index: 50,
+                    term: 2,
+                    membership: raft_impl::Membership::new([1, 2, 3]),
+                    data: (0..3 * frame::CHUNK_LEN).map(|i| (i % 241) as u8).collect(),
+                },
+            },
+        };
+        transport.send(snapshot.clone());
+        // The first connection dies after part of the first chunk.
+        let (mut first, _) = listener.accept().await.unwrap();
+        let mut part = vec![0u8; 64 << 10];
+        first.read_exact(&mut part).await.unwrap();
+        drop(first);
+        let (tx, mut inbox) = mpsc::channel(16);
+        tokio::spawn(serve(listener, 7, members_1_to_3(), tx));
+        // The leader re-sends every heartbeat round until the follower answers.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            transport.send(snapshot.clone());
+            if let Ok(Some(m)) =
+                tokio::time::timeout(Duration::from_millis(100), inbox.recv()).await
+            {
+                assert_eq!(m, snapshot);
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never completed");
+        }
+    }
 }
