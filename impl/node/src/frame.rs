@@ -306,7 +306,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use raft_impl::{Body, Entry, Payload};
 
@@ -386,7 +386,8 @@ mod tests {
         ));
     }
 
-    fn snapshot_message(len: usize) -> Message {
+    /// An InstallSnapshot from 1 to 2 with `len` bytes of data.
+    pub(crate) fn snapshot_message(len: usize) -> Message {
         Message {
             from: 1,
             to: 2,

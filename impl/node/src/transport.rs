@@ -287,6 +287,19 @@ mod tests {
         (addr, rx)
     }
 
+    /// A transport of cluster 7 that knows node 1 at `addr`.
+    fn sending_to_1(addr: SocketAddr) -> Transport {
+        let book: AddressBook = Arc::new(RwLock::new(BTreeMap::from([(1, addr.to_string())])));
+        Transport::new(7, book)
+    }
+
+    /// A snapshot of `len` bytes from 2 to 1.
+    fn snapshot_to_1(len: usize) -> Message {
+        let mut m = frame::tests::snapshot_message(len);
+        (m.from, m.to) = (2, 1);
+        m
+    }
+
     fn members_1_to_3() -> Admit {
         Arc::new(|id| (1..=3).contains(&id))
     }
@@ -342,8 +355,7 @@ mod tests {
     async fn sender_reconnects_after_the_peer_restarts() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let book: AddressBook = Arc::new(RwLock::new(BTreeMap::from([(1, addr.to_string())])));
-        let transport = Transport::new(7, book);
+        let transport = sending_to_1(addr);
         let (tx, mut inbox) = mpsc::channel(16);
         let server = tokio::spawn(serve(listener, 7, members_1_to_3(), tx));
         transport.send(msg(2, 1));
@@ -376,27 +388,11 @@ mod tests {
     async fn a_large_snapshot_arrives_whole_with_heartbeats_between_its_chunks() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let book: AddressBook = Arc::new(RwLock::new(BTreeMap::from([(1, addr.to_string())])));
-        let transport = Transport::new(7, book);
+        let transport = sending_to_1(addr);
         let (tx, mut inbox) = mpsc::channel(64);
         tokio::spawn(serve(listener, 7, members_1_to_3(), tx));
 
-        let data: Vec<u8> = (0..7 * frame::CHUNK_LEN / 2)
-            .map(|i| (i % 253) as u8)
-            .collect();
-        let snapshot = Message {
-            from: 2,
-            to: 1,
-            term: 3,
-            body: Body::InstallSnapshot {
-                snapshot: raft_impl::Snapshot {
-                    index: 50,
-                    term: 2,
-                    membership: raft_impl::Membership::new([1, 2, 3]),
-                    data: data.into(),
-                },
-            },
-        };
+        let snapshot = snapshot_to_1(7 * frame::CHUNK_LEN / 2);
         transport.send(snapshot.clone());
         // The same snapshot again (as the leader re-sends it) must not restart the transfer.
         transport.send(snapshot.clone());
@@ -424,21 +420,8 @@ mod tests {
     async fn a_transfer_cut_by_a_lost_connection_completes_when_the_leader_resends() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let book: AddressBook = Arc::new(RwLock::new(BTreeMap::from([(1, addr.to_string())])));
-        let transport = Transport::new(7, book);
-        let snapshot = Message {
-            from: 2,
-            to: 1,
-            term: 3,
-            body: Body::InstallSnapshot {
-                snapshot: raft_impl::Snapshot {
-                    index: 50,
-                    term: 2,
-                    membership: raft_impl::Membership::new([1, 2, 3]),
-                    data: (0..3 * frame::CHUNK_LEN).map(|i| (i % 241) as u8).collect(),
-                },
-            },
-        };
+        let transport = sending_to_1(addr);
+        let snapshot = snapshot_to_1(3 * frame::CHUNK_LEN);
         transport.send(snapshot.clone());
         // The first connection dies after part of the first chunk.
         let (mut first, _) = listener.accept().await.unwrap();

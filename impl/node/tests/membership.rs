@@ -15,6 +15,18 @@ fn member_list(endpoints: &str) -> Vec<Value> {
     v["members"].as_array().unwrap().clone()
 }
 
+/// Writes `key` through `members` and waits until each of them has applied it.
+fn put_everywhere(members: &[String], key: &str, value: &str) {
+    ok(&etcdctl(&members.join(","), &["put", key, value]));
+    for e in members {
+        wait_until(
+            &format!("{key} applied on {e}"),
+            Duration::from_secs(10),
+            || get_value(e, key, true).as_deref() == Some(value),
+        );
+    }
+}
+
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
@@ -136,15 +148,7 @@ fn add_learner_promote_and_remove_with_etcdctl() {
         .filter(|m| m.id != victim_id)
         .map(Member::endpoint)
         .collect();
-    let remaining_list = remaining.join(",");
-    ok(&etcdctl(&remaining_list, &["put", "after-remove", "3"]));
-    for e in &remaining {
-        wait_until(
-            "the write on every remaining member",
-            Duration::from_secs(10),
-            || get_value(e, "after-remove", true).as_deref() == Some("3"),
-        );
-    }
+    put_everywhere(&remaining, "after-remove", "3");
 
     // The leader removes itself: it hands leadership to another voter (thesis 3.10), which
     // removes it like any other member; the other two keep committing.
@@ -175,12 +179,5 @@ fn add_learner_promote_and_remove_with_etcdctl() {
         let _ = c.kill();
         let _ = c.wait();
     }
-    ok(&etcdctl(&rest_list, &["put", "after-leader-remove", "4"]));
-    for e in &rest {
-        wait_until(
-            "the write on both remaining members",
-            Duration::from_secs(10),
-            || get_value(e, "after-leader-remove", true).as_deref() == Some("4"),
-        );
-    }
+    put_everywhere(&rest, "after-leader-remove", "4");
 }
