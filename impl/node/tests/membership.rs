@@ -1,9 +1,11 @@
 //! Membership changes with the real `etcdctl`: add a learner, start it, see it replicate,
-//! promote it to voter, remove another member, and keep serving writes throughout. Skips (with a
-//! printed reason) only when etcdctl is not installed.
+//! promote it to voter, remove another member and then the leader, while a client keeps writing
+//! throughout. Skips (with a printed reason) only when etcdctl is not installed.
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -27,6 +29,32 @@ fn put_everywhere(members: &[String], key: &str, value: &str) {
     }
 }
 
+/// A client writing `bg/<n>` through `endpoint` until `stop`: the writes it saw acknowledged and
+/// when, and how many failed.
+fn background_writer(
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<(String, Instant)>, usize)> {
+    std::thread::spawn(move || {
+        let (mut acked, mut failed) = (Vec::new(), 0);
+        for n in 0.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let key = format!("bg/{n:05}");
+            if etcdctl(&endpoint, &["put", &key, &n.to_string()])
+                .status
+                .success()
+            {
+                acked.push((key, Instant::now()));
+            } else {
+                failed += 1;
+            }
+        }
+        (acked, failed)
+    })
+}
+
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
@@ -47,6 +75,16 @@ fn add_learner_promote_and_remove_with_etcdctl() {
     let all = procs.endpoints();
     let leader = wait_leader(&each, Duration::from_secs(15), 0).expect("no leader elected");
     ok(&etcdctl(&all, &["put", "before-add", "1"]));
+    // The original follower that stays to the end takes a client's writes the whole time (it
+    // forwards them to whoever leads).
+    let survivor = each[(0..3)
+        .filter(|&i| procs.members[i].id != leader)
+        .nth(1)
+        .unwrap()]
+    .clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let writer = background_writer(survivor.clone(), stop.clone());
 
     // Add a learner; the reply names the new member's id.
     let new_peer = free_port();
@@ -180,4 +218,35 @@ fn add_learner_promote_and_remove_with_etcdctl() {
         let _ = c.wait();
     }
     put_everywhere(&rest, "after-leader-remove", "4");
+
+    // The client's writes went on throughout: no pause longer than a leadership change, and
+    // every acknowledged one is on both remaining members.
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = writer.join().unwrap();
+    let mut last = started;
+    let mut longest = Duration::ZERO;
+    for (_, at) in &acked {
+        longest = longest.max(at.duration_since(last));
+        last = *at;
+    }
+    eprintln!(
+        "background writes: {} acknowledged, {failed} failed, longest pause {longest:?}",
+        acked.len()
+    );
+    assert!(
+        acked.len() >= 20,
+        "only {} writes went through",
+        acked.len()
+    );
+    assert!(
+        longest < Duration::from_secs(5),
+        "writes paused for {longest:?}"
+    );
+    assert!(rest.contains(&survivor));
+    for e in &rest {
+        let stored = all_pairs(e);
+        for (k, _) in &acked {
+            assert!(stored.contains_key(k), "{k} missing on {e}");
+        }
+    }
 }
