@@ -41,6 +41,6 @@ pub use message::{Body, ConflictHint, Entry, Message, NodeId, Payload, Snapshot}
 pub use node::{Error, Node, Role};
 pub use progress::{Progress, ProgressState};
 pub use read_index::ReadState;
-pub use ready::Ready;
+pub use ready::{may_send_before_persisting, Ready};
 pub use session::{Command, Outcome, Sessions};
 pub use storage::{HardState, MemStorage, Storage};

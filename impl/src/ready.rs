@@ -12,10 +12,10 @@
 //!    durable before step 2.
 //! 2. Send `messages`. They may depend on everything persisted in step 1 (a vote reply on
 //!    votedFor, an AppendEntries success on the entries; raft-bugs #3), so they are never sent
-//!    before it. Dropping any of them is safe: the protocol tolerates loss. One exception: a
-//!    leader's `AppendEntries` may go out before step 1 (thesis 10.2.1), provided the driver
-//!    gives the node no input until step 1 is done, since the leader counts its own new entries
-//!    towards commitment as soon as it appends them.
+//!    before it. Dropping any of them is safe: the protocol tolerates loss. One exception
+//!    ([`may_send_before_persisting`]): a leader's `AppendEntries` may go out before step 1
+//!    (thesis 10.2.1), provided the driver gives the node no input until step 1 is done, since
+//!    the leader counts its own new entries towards commitment as soon as it appends them.
 //! 3. If `restore_snapshot`, reset the state machine from `snapshot.data`. Then apply
 //!    `committed_entries` in order. They are always already persisted (by this batch or an
 //!    earlier one).
@@ -27,7 +27,7 @@
 //! next is taken. Inputs may be given between `ready` and `advance`; their effects go into the next
 //! batch.
 
-use crate::message::{Entry, Message, Snapshot};
+use crate::message::{Body, Entry, Message, Snapshot};
 use crate::read_index::ReadState;
 use crate::storage::HardState;
 
@@ -58,4 +58,15 @@ impl Ready {
             && self.committed_entries.is_empty()
             && self.read_states.is_empty()
     }
+}
+
+/// Whether `m`, taken from a batch, may be sent before the batch is persisted (thesis 10.2.1: a
+/// leader writes its log in parallel with replicating it). True for an `AppendEntries` whose
+/// `leader_commit` is at most `durable_last`, the last index stored before this batch: its new
+/// entries promise nothing about the leader's storage, but a commit index covering them would (a
+/// leader that is the only voter commits its own entries at once, and a learner told so would
+/// apply an entry the leader can still lose). The driver must step no input into the node until
+/// the batch is persisted, so that no acknowledgement is counted before then.
+pub fn may_send_before_persisting(m: &Message, durable_last: u64) -> bool {
+    matches!(m.body, Body::AppendEntries { leader_commit, .. } if leader_commit <= durable_last)
 }

@@ -1,6 +1,8 @@
 //! An in-process cluster on in-memory storage and an in-memory network, for tests, scenario
 //! scripts and benchmarks. It follows the Ready contract exactly (persist, then send, then apply,
-//! then advance) and records what every server applied, so safety can be checked after any step.
+//! then advance), optionally sending a leader's AppendEntries before persisting as the contract
+//! allows, and records what every server applied, so safety can be checked after any step. A
+//! server can be made to crash in the middle of its next write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,6 +10,7 @@ use crate::config::Config;
 use crate::message::{Body, Entry, Message, NodeId, Payload};
 use crate::node::{Node, Role};
 use crate::read_index::ReadState;
+use crate::ready::may_send_before_persisting;
 use crate::storage::MemStorage;
 
 /// One server of the simulated cluster: its node, what it persisted, and its state machine (the
@@ -36,6 +39,23 @@ pub struct Cluster {
     pub applied_at: BTreeMap<u64, Entry>,
     /// Set when two servers applied different entries at one index.
     pub violation: Option<String>,
+    /// Send what `may_send_before_persisting` allows before persisting a batch, as raft-node does.
+    pub early_append: bool,
+    /// This server crashes during its next write: after the messages sent early, before the
+    /// batch is stored. It restarts from what it stored before.
+    pub crash_mid_write: Option<NodeId>,
+    /// How many such crashes came after messages had gone out early.
+    pub crashes_after_early_send: usize,
+}
+
+impl Server {
+    /// Rebuilds the node from exactly what it stored; the state machine restarts from the stored
+    /// snapshot.
+    fn recover(&mut self) {
+        self.node = Node::new(self.config.clone(), &self.storage);
+        self.restored_from = self.storage.snapshot.index;
+        self.applied.clear();
+    }
 }
 
 impl Cluster {
@@ -94,15 +114,26 @@ impl Cluster {
         };
         while server.node.has_ready() {
             let ready = server.node.ready();
+            let durable = server.storage.snapshot.index + server.storage.entries.len() as u64;
+            let early = |m: &Message| self.early_append && may_send_before_persisting(m, durable);
+            let (first, rest): (Vec<&Message>, Vec<&Message>) =
+                ready.messages.iter().partition(|m| early(m));
+            let sent_early = !first.is_empty();
+            for m in first {
+                post(&mut self.network, &self.cut, m);
+            }
+            if self.crash_mid_write == Some(id) {
+                self.crash_mid_write = None;
+                self.crashes_after_early_send += usize::from(sent_early);
+                server.recover();
+                return;
+            }
             server.storage.persist(&ready);
             if let Err(e) = check_persisted(&server.storage, &ready) {
                 self.violation.get_or_insert(format!("server {id}: {e}"));
             }
-            for m in &ready.messages {
-                let link = (m.from.min(m.to), m.from.max(m.to));
-                if !self.cut.contains(&link) {
-                    self.network.push(m.clone());
-                }
+            for m in rest {
+                post(&mut self.network, &self.cut, m);
             }
             if ready.restore_snapshot {
                 if let Some(s) = &ready.snapshot {
@@ -162,12 +193,9 @@ impl Cluster {
     /// Crash and recover: the node is rebuilt from exactly what it persisted; its state machine
     /// restarts from the stored snapshot.
     pub fn restart(&mut self, id: NodeId) {
-        let Some(server) = self.servers.get_mut(&id) else {
-            return;
-        };
-        server.node = Node::new(server.config.clone(), &server.storage);
-        server.restored_from = server.storage.snapshot.index;
-        server.applied.clear();
+        if let Some(server) = self.servers.get_mut(&id) {
+            server.recover();
+        }
     }
 
     /// Ticks every server once.
@@ -222,6 +250,13 @@ impl Cluster {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// Puts `m` on the network unless its link is cut.
+fn post(network: &mut Vec<Message>, cut: &BTreeSet<(NodeId, NodeId)>, m: &Message) {
+    if !cut.contains(&(m.from.min(m.to), m.from.max(m.to))) {
+        network.push(m.clone());
     }
 }
 

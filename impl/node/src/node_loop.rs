@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use raft_impl::{
-    Body, Error as CoreError, Membership, Message, Node, NodeId, Payload, Ready, Role,
+    may_send_before_persisting, Error as CoreError, Membership, Message, Node, NodeId, Payload,
+    Ready, Role,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -330,15 +331,13 @@ impl NodeLoop {
 
     fn handle_ready(&mut self, ready: Ready) -> Result<(), StorageError> {
         // 0. A leader's AppendEntries go out before its own write, so that its fsync overlaps the
-        // followers' (thesis 10.2.1). They promise nothing about this node's storage, and the
-        // leader counts its own entries towards commitment at once; that is safe only because no
-        // reply can be stepped before the write below is done (this turn takes no input until
-        // then), and a crash before it loses the entries from this node, which Raft tolerates
-        // like a crash of any follower that has not yet written them.
+        // followers' (thesis 10.2.1; the conditions are on `may_send_before_persisting`). This
+        // turn steps no input until the write below is done, so no reply is counted before then.
+        let durable = self.disk.last_index();
         let (early, late): (Vec<&Message>, Vec<&Message>) = ready
             .messages
             .iter()
-            .partition(|m| matches!(m.body, Body::AppendEntries { .. }));
+            .partition(|m| may_send_before_persisting(m, durable));
         for m in early {
             self.transport.send(m.clone());
         }

@@ -247,6 +247,11 @@ impl DiskStorage {
         Ok(local)
     }
 
+    /// The last index the log holds (or its compaction point when it holds none after it).
+    pub fn last_index(&self) -> u64 {
+        self.wal.last_index()
+    }
+
     /// Records in the log that entries up to `index` are in a snapshot file made durable by a
     /// finished [`SnapshotWrite`]; the segments they filled are deleted.
     pub fn compact(&mut self, index: u64) -> Result<(), StorageError> {
