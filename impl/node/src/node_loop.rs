@@ -324,12 +324,25 @@ impl NodeLoop {
             }
         }
         self.refresh_addresses();
-        self.status
-            .send_replace(snapshot_status(&self.core, &self.kv, self.disk.syncs));
+        self.publish_status();
         Ok(())
     }
 
+    fn publish_status(&self) {
+        self.status
+            .send_replace(snapshot_status(&self.core, &self.kv, self.disk.syncs));
+    }
+
     fn handle_ready(&mut self, ready: Ready) -> Result<(), StorageError> {
+        // A new role or leader is published before any message tells other servers of it: a
+        // request they forward here on the strength of such a message must find it already.
+        let changed = {
+            let s = self.status.borrow();
+            (s.role, s.term, s.leader) != (self.core.role(), self.core.term(), self.core.leader())
+        };
+        if changed {
+            self.publish_status();
+        }
         // 0. A leader's AppendEntries go out before its own write, so that its fsync overlaps the
         // followers' (thesis 10.2.1; the conditions are on `may_send_before_persisting`). This
         // turn steps no input until the write below is done, so no reply is counted before then.
