@@ -86,15 +86,20 @@ impl Api {
             .map_err(|_| ApiError::Stopped)
     }
 
-    async fn wait<T>(&self, rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, Status> {
+    /// The node loop's answer on `rx`, or `Unavailable` once the request timeout passed.
+    async fn answer<T>(&self, rx: oneshot::Receiver<T>) -> Result<T, Status> {
         match tokio::time::timeout(self.inner.timeout, rx).await {
-            Ok(Ok(r)) => r.map_err(to_status),
+            Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(to_status(ApiError::Stopped)),
             Err(_) => Err(Status::new(
                 Code::Unavailable,
                 "etcdserver: request timed out",
             )),
         }
+    }
+
+    async fn wait<T>(&self, rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, Status> {
+        self.answer(rx).await?.map_err(to_status)
     }
 
     /// Replicates `op`; `Err(ApiError::NotLeader)` is returned as such so that the caller can
@@ -104,14 +109,7 @@ impl Api {
         if let Err(e) = self.send(Request::Write { op, reply }).await {
             return Err(to_status(e));
         }
-        match tokio::time::timeout(self.inner.timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(to_status(ApiError::Stopped)),
-            Err(_) => Err(Status::new(
-                Code::Unavailable,
-                "etcdserver: request timed out",
-            )),
-        }
+        self.answer(rx).await
     }
 
     /// Runs `f` against the state machine: at once if `serializable`, else after ReadIndex.
@@ -127,14 +125,7 @@ impl Api {
         if let Err(e) = self.send(Request::Read { serializable, f }).await {
             return Err(to_status(e));
         }
-        match tokio::time::timeout(self.inner.timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(to_status(ApiError::Stopped)),
-            Err(_) => Err(Status::new(
-                Code::Unavailable,
-                "etcdserver: request timed out",
-            )),
-        }
+        self.answer(rx).await
     }
 
     async fn reconfigure(
