@@ -277,17 +277,20 @@ impl Kv {
             Err(e) => return ApplyOutcome::Malformed(format!("undecodable command: {e}")),
         };
         // The session table decides; the closure needs the rest of `self`, so the table is taken
-        // out for the call.
+        // out for the call. It keeps the encoded result for retries; this call's result is
+        // returned as it is, not decoded back.
         let mut sessions = std::mem::take(&mut self.sessions);
-        let outcome = sessions.apply(&cmd, |_| wire::encode(&self.apply_op(op)));
+        let mut fresh = None;
+        let outcome = sessions.apply(&cmd, |_| {
+            let applied = self.apply_op(op);
+            let bytes = wire::encode(&applied);
+            fresh = Some(applied);
+            bytes
+        });
         self.sessions = sessions;
-        let decode = |bytes: &[u8]| wire::decode::<Applied>(bytes);
         match outcome {
-            Outcome::Applied(resp) => match decode(&resp) {
-                Ok(a) => ApplyOutcome::Done(a),
-                Err(e) => ApplyOutcome::Malformed(e),
-            },
-            Outcome::Duplicate(resp) => match decode(&resp) {
+            Outcome::Applied(_) => ApplyOutcome::Done(fresh.expect("the table ran the command")),
+            Outcome::Duplicate(resp) => match wire::decode::<Applied>(&resp) {
                 Ok(a) => ApplyOutcome::Duplicate(a),
                 Err(e) => ApplyOutcome::Malformed(e),
             },
@@ -319,28 +322,22 @@ impl Kv {
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>, want_prev: bool, rev: i64) -> OpResult {
-        let prev = self.data.get(&key).cloned();
-        let kv = match &prev {
-            Some(old) => KeyValue {
-                key: key.clone(),
-                value,
-                create_revision: old.create_revision,
-                mod_revision: rev,
-                version: old.version + 1,
-            },
-            None => KeyValue {
-                key: key.clone(),
-                value,
-                create_revision: rev,
-                mod_revision: rev,
-                version: 1,
-            },
+        let old = self.data.get(&key);
+        // The previous value is copied only when the client asked for it.
+        let prev = old.filter(|_| want_prev).cloned();
+        let (create_revision, version, old_size) = old.map_or((rev, 0, 0), |o| {
+            (o.create_revision, o.version, entry_size(o))
+        });
+        let kv = KeyValue {
+            key: key.clone(),
+            value,
+            create_revision,
+            mod_revision: rev,
+            version: version + 1,
         };
-        self.size += entry_size(&kv) - prev.as_ref().map_or(0, entry_size);
+        self.size += entry_size(&kv) - old_size;
         self.data.insert(key, kv);
-        OpResult::Put {
-            prev: prev.filter(|_| want_prev),
-        }
+        OpResult::Put { prev }
     }
 
     fn delete(&mut self, range: &KeyRange, want_prev: bool, _rev: i64) -> OpResult {

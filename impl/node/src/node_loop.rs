@@ -333,7 +333,7 @@ impl NodeLoop {
             .send_replace(snapshot_status(&self.core, &self.kv, self.disk.syncs));
     }
 
-    fn handle_ready(&mut self, ready: Ready) -> Result<(), StorageError> {
+    fn handle_ready(&mut self, mut ready: Ready) -> Result<(), StorageError> {
         // A new role or leader is published before any message tells other servers of it: a
         // request they forward here on the strength of such a message must find it already.
         let changed = {
@@ -347,12 +347,11 @@ impl NodeLoop {
         // followers' (thesis 10.2.1; the conditions are on `may_send_before_persisting`). This
         // turn steps no input until the write below is done, so no reply is counted before then.
         let durable = self.disk.last_index();
-        let (early, late): (Vec<&Message>, Vec<&Message>) = ready
-            .messages
-            .iter()
+        let (early, late): (Vec<Message>, Vec<Message>) = std::mem::take(&mut ready.messages)
+            .into_iter()
             .partition(|m| may_send_before_persisting(m, durable));
         for m in early {
-            self.transport.send(m.clone());
+            self.transport.send(m);
         }
         // 1. Persist: snapshot, entries, hard state; one fsync. Snapshot files are written in
         // index order, so a leader's snapshot waits for a local one still being written.
@@ -371,7 +370,7 @@ impl NodeLoop {
         // 2. Send the rest, only now that what they promise (a vote, an acknowledged entry) is
         // durable.
         for m in late {
-            self.transport.send(m.clone());
+            self.transport.send(m);
         }
         // 3. Restore from a leader's snapshot, then apply.
         if ready.restore_snapshot {
