@@ -26,7 +26,16 @@ pub fn step(
     cluster: &mut Cluster,
     action: &Action,
 ) -> Result<State, Box<Mismatch>> {
-    let expected = model.step(state, action);
+    check(model.step(state, action), cluster, action)
+}
+
+/// Applies `action` to the impl and compares it with `expected`, the model's state after it
+/// (for a caller that already stepped the model).
+pub fn check(
+    expected: State,
+    cluster: &mut Cluster,
+    action: &Action,
+) -> Result<State, Box<Mismatch>> {
     if let Err(e) = cluster.apply(action) {
         let differences = compare::differences(&expected, cluster);
         return Err(Box::new(Mismatch {
