@@ -12,12 +12,10 @@
 use crate::coverage::Coverage;
 use crate::driver::{Cluster, Perturbation};
 use crate::lockstep::{self, Mismatch};
+use raft_model::minimise::{fingerprint, FingerprintSet};
 use raft_model::{Action, RaftModel, State};
 use serde::Serialize;
 use stateright::Model;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Default)]
@@ -61,16 +59,10 @@ struct Frame {
     action: Option<Action>,
 }
 
-pub fn fingerprint(state: &State) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    state.hash(&mut hasher);
-    hasher.finish()
-}
-
 pub fn run(model: &RaftModel, options: &Options) -> Outcome {
     let start = Instant::now();
     let mut coverage = Coverage::new(options.coverage);
-    let mut visited: HashSet<u64, BuildHasherDefault<IdentityHasher>> = HashSet::default();
+    let mut visited = FingerprintSet::default();
     let init = model.initial_state();
     visited.insert(fingerprint(&init));
     coverage.state(model, &init);
@@ -158,24 +150,6 @@ pub fn run(model: &RaftModel, options: &Options) -> Outcome {
     }
 }
 
-/// The set already holds hashes; hashing them again would only cost time.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// The shortest diverging trace within the model's bounds: a level-by-level breadth-first
 /// search that keeps the impl cluster of every state on the current level, so the first
 /// divergence found lies at the least possible depth. Levels grow fast, so it gives up (returns
@@ -187,7 +161,7 @@ pub fn shortest_divergence(
     max_depth: usize,
     max_level_states: usize,
 ) -> Option<Vec<Action>> {
-    let mut visited: HashSet<u64, BuildHasherDefault<IdentityHasher>> = HashSet::default();
+    let mut visited = FingerprintSet::default();
     // parents[node] = (parent node, action taken there); the root's parent is itself.
     let mut parents: Vec<(u32, Option<Action>)> = vec![(0, None)];
     let init = model.initial_state();

@@ -37,7 +37,7 @@ pub fn shortest_paths(
     // parents[node] = (parent node, index of the action taken in the parent's action list).
     let mut parents: Vec<(u32, u32)> = Vec::new();
     let mut found: BTreeMap<&'static str, u32> = BTreeMap::new();
-    let mut visited: HashSet<u64, BuildHasherDefault<IdentityHasher>> = HashSet::default();
+    let mut visited = FingerprintSet::default();
     let mut frontier: Vec<(State, u32)> = Vec::new();
 
     let init = model.initial_state();
@@ -115,15 +115,19 @@ pub fn replay_actions(model: &RaftModel, actions: &[Action]) -> Option<Vec<State
     Some(states)
 }
 
-fn fingerprint(state: &State) -> u64 {
+/// A 64-bit hash of the whole state, for visited sets that store hashes instead of states.
+pub fn fingerprint(state: &State) -> u64 {
     let mut hasher = DefaultHasher::new();
     state.hash(&mut hasher);
     hasher.finish()
 }
 
+/// A set of [`fingerprint`]s.
+pub type FingerprintSet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
 /// The set already holds hashes; hashing them again would only cost time.
 #[derive(Default)]
-struct IdentityHasher(u64);
+pub struct IdentityHasher(u64);
 
 impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
