@@ -8,7 +8,7 @@
 
 use crate::abstraction::{self, AbstractionError};
 use raft_impl::{Body as IBody, Config, MemStorage, Message as IMessage, Node};
-use raft_model::{Action, Bug, Message, RaftModel, Server, ServerId, Value};
+use raft_model::{Action, Bug, Message, RaftModel, ServerId, Value};
 use std::rc::Rc;
 
 /// A mistake injected on the impl side of the comparison, each the same mistake as one of the
@@ -137,21 +137,9 @@ impl Cluster {
         &self.nodes[i]
     }
 
-    pub fn storage(&self, i: usize) -> &MemStorage {
-        &self.storage[i]
-    }
-
     /// The messages in flight, sorted by their abstraction.
     pub fn network(&self) -> &[InFlight] {
         &self.network
-    }
-
-    /// Every node as the model's server state.
-    pub fn servers(&self) -> Result<Vec<Server>, AbstractionError> {
-        self.nodes
-            .iter()
-            .map(|n| abstraction::server(n, self.n))
-            .collect()
     }
 
     fn check_server(&self, i: ServerId) -> Result<usize, StepError> {

@@ -23,11 +23,6 @@ impl Rng {
         (self.next_u64() % n as u64) as usize
     }
 
-    /// True with probability `percent` / 100.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.next_u64() % 100 < percent
-    }
-
     /// Uniform in `lo..hi` (just `lo` when the range is empty).
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {

@@ -76,11 +76,6 @@ impl Sessions {
         }
     }
 
-    /// Highest sequence number applied for a client.
-    pub fn last_seq(&self, client_id: u64) -> Option<u64> {
-        self.last.get(&client_id).map(|(s, _)| *s)
-    }
-
     /// Every client's latest sequence number and response: the table is part of the state
     /// machine, so it goes into snapshots (thesis 6.3).
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64, &[u8])> + '_ {

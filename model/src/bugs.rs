@@ -124,7 +124,7 @@ impl Bug {
     /// The property the flag is known to violate (its test pins the shortest counterexample).
     /// For `CountStaleAppendReplies` the violation needs 5 servers and is shown by a scripted
     /// counterexample (`scripted_bounds`, model/tests/stale_replies.rs), not by the checker at
-    /// `bounds()`; see `shows_violation`.
+    /// `bounds()`.
     pub fn violates(self) -> &'static str {
         match self {
             Bug::CommitPreviousTerm => STATE_MACHINE_SAFETY,
@@ -140,11 +140,6 @@ impl Bug {
             Bug::AcceptStaleTerm => STATE_MACHINE_SAFETY,
             Bug::QuorumOffByOne => ELECTION_SAFETY,
         }
-    }
-
-    /// Whether the checker finds a violation at `bounds()`.
-    pub fn shows_violation(self) -> bool {
-        self != Bug::CountStaleAppendReplies
     }
 
     /// For a flag whose violation the checker cannot show by exhaustive search: the smallest
