@@ -122,3 +122,25 @@ pub fn later_leader_after_commit(s: &State) -> bool {
             .any(|c| c.term < leader.current_term)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Entry, Payload};
+
+    /// No bug flag is known to break Log Matching, so this shows directly that the check fires
+    /// on two logs that agree on a later term but not on an earlier entry.
+    #[test]
+    fn the_log_matching_check_fires_on_logs_that_differ_below_a_shared_term() {
+        let e = |term, payload| Entry { term, payload };
+        let mut s = State::initial(3);
+        s.servers[0].log = vec![e(1, Payload::Value(0)), e(2, Payload::Noop)];
+        s.servers[1].log = vec![e(1, Payload::Value(0)), e(2, Payload::Noop)];
+        assert!(log_matching(&s));
+        s.servers[1].log = vec![e(1, Payload::Noop), e(2, Payload::Noop)];
+        assert!(!log_matching(&s));
+        // Differing only after the last shared term is allowed (an uncommitted suffix).
+        s.servers[1].log = vec![e(1, Payload::Value(0)), e(3, Payload::Noop)];
+        assert!(log_matching(&s));
+    }
+}

@@ -92,6 +92,27 @@ bug_tests! {
     quorum_off_by_one: QuorumOffByOne => 5,
 }
 
+/// "A server's term never decreases" has no flag of its own; forgetting the term on restart
+/// breaks it (as well as Election Safety, which that flag's test pins).
+#[test]
+fn forgetting_the_term_on_restart_lets_a_term_decrease() {
+    let model = RaftModel::for_bug(Bug::ForgetTermOnRestart);
+    let report = check(&model, &CheckOptions::default());
+    let property = report
+        .property(raft_model::properties::TERM_MONOTONIC)
+        .unwrap();
+    assert_eq!(property.status, "violated");
+    let fixed = RaftModel { bug: None, ..model };
+    let fixed_report = check(&fixed, &CheckOptions::default());
+    assert_eq!(
+        fixed_report
+            .property(raft_model::properties::TERM_MONOTONIC)
+            .unwrap()
+            .status,
+        "holds"
+    );
+}
+
 /// Counting AppendEntries replies from an earlier term changes the reachable states, but with 3
 /// servers no property breaks at the bounds `--bug` uses (nor at the larger ones listed in
 /// specs/bugs.md): a stale success reply acknowledges entries that a majority held, and any
