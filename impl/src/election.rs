@@ -168,11 +168,7 @@ impl Node {
     /// Hands leadership to `target` (thesis 3.10): proposals stop, the target is brought up to
     /// date, then told to start an election at once with TimeoutNow.
     pub fn transfer_leadership(&mut self, target: NodeId) -> Result<(), Error> {
-        if self.role != Role::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
-        }
+        self.require_leader()?;
         if target == self.id || !self.membership.is_voter(target) {
             return Err(Error::Invalid("transfer target is not another voter"));
         }

@@ -126,11 +126,7 @@ impl Node {
     }
 
     fn check_can_reconfigure(&self) -> Result<(), Error> {
-        if self.role != Role::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
-        }
+        self.require_leader()?;
         // One change at a time: the last one must have committed (thesis 4.1).
         if self.membership_index > self.log.committed {
             return Err(Error::ConfigChangeInProgress);

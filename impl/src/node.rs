@@ -551,6 +551,17 @@ impl Node {
     }
 
     /// Acknowledges that `ready` was handled: persisted, sent and applied.
+    /// `Err(NotLeader)` (naming the leader this server knows of) unless it leads.
+    pub(crate) fn require_leader(&self) -> Result<(), Error> {
+        if self.role == Role::Leader {
+            Ok(())
+        } else {
+            Err(Error::NotLeader {
+                leader: self.leader,
+            })
+        }
+    }
+
     pub fn advance(&mut self, ready: &Ready) {
         if let Some(s) = &ready.snapshot {
             self.log.applied = self.log.applied.max(s.index);

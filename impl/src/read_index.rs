@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use crate::message::NodeId;
-use crate::node::{Error, Node, Role};
+use crate::node::{Error, Node};
 
 /// A read that may be served once the state machine has applied `index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,11 +42,7 @@ impl Node {
     /// serves reads (a follower's application forwards the request). A read still pending when
     /// the leader loses leadership is dropped, and the client retries.
     pub fn read_index(&mut self, request_id: u64) -> Result<(), Error> {
-        if self.role != Role::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
-        }
+        self.require_leader()?;
         if self.log.term(self.log.committed) == Some(self.term) {
             self.start_read(request_id);
         } else {

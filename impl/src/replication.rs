@@ -14,11 +14,7 @@ impl Node {
     }
 
     pub(crate) fn propose_payload(&mut self, payload: Payload) -> Result<u64, Error> {
-        if self.role != Role::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
-        }
+        self.require_leader()?;
         if self.transfer.is_some() {
             return Err(Error::TransferInProgress);
         }
