@@ -113,14 +113,14 @@ impl Cluster {
             return;
         };
         while server.node.has_ready() {
-            let ready = server.node.ready();
+            let mut ready = server.node.ready();
             let durable = server.storage.snapshot.index + server.storage.entries.len() as u64;
             let early = |m: &Message| self.early_append && may_send_before_persisting(m, durable);
-            let (first, rest): (Vec<&Message>, Vec<&Message>) =
-                ready.messages.iter().partition(|m| early(m));
-            let sent_early = !first.is_empty();
-            for m in first {
-                post(&mut self.network, &self.cut, m);
+            // Copies go out early; the batch keeps every message for `check_persisted`.
+            let mut sent_early = false;
+            for m in ready.messages.iter().filter(|m| early(m)) {
+                post(&mut self.network, &self.cut, m.clone());
+                sent_early = true;
             }
             if self.crash_mid_write == Some(id) {
                 self.crash_mid_write = None;
@@ -132,8 +132,10 @@ impl Cluster {
             if let Err(e) = check_persisted(&server.storage, &ready) {
                 self.violation.get_or_insert(format!("server {id}: {e}"));
             }
-            for m in rest {
-                post(&mut self.network, &self.cut, m);
+            for m in std::mem::take(&mut ready.messages) {
+                if !early(&m) {
+                    post(&mut self.network, &self.cut, m);
+                }
             }
             if ready.restore_snapshot {
                 if let Some(s) = &ready.snapshot {
@@ -228,11 +230,19 @@ impl Cluster {
             .map(|s| s.node.id())
     }
 
+    /// `rounds` times: tick every server, then deliver what is in flight (up to 100,000
+    /// messages).
+    pub fn run(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            self.tick_all();
+            self.deliver_all(100_000);
+        }
+    }
+
     /// Ticks and delivers everything until a leader exists, for at most `max_ticks` ticks.
     pub fn elect(&mut self, max_ticks: u64) -> Option<NodeId> {
         for _ in 0..max_ticks {
-            self.tick_all();
-            self.deliver_all(100_000);
+            self.run(1);
             if let Some(l) = self.leader() {
                 return Some(l);
             }
@@ -254,9 +264,9 @@ impl Cluster {
 }
 
 /// Puts `m` on the network unless its link is cut.
-fn post(network: &mut Vec<Message>, cut: &BTreeSet<(NodeId, NodeId)>, m: &Message) {
+fn post(network: &mut Vec<Message>, cut: &BTreeSet<(NodeId, NodeId)>, m: Message) {
     if !cut.contains(&(m.from.min(m.to), m.from.max(m.to))) {
-        network.push(m.clone());
+        network.push(m);
     }
 }
 
