@@ -21,13 +21,6 @@ fn elect(c: &mut Cluster) -> u64 {
 }
 
 /// Ticks and delivers `k` times.
-fn run(c: &mut Cluster, k: usize) {
-    for _ in 0..k {
-        c.tick_all();
-        c.deliver_all(100_000);
-    }
-}
-
 // ---------------------------------------------------------------- pre-vote (thesis 9.6)
 
 #[test]
@@ -41,7 +34,7 @@ fn pre_vote_keeps_a_partitioned_server_from_raising_its_term() {
         let term = c.node(leader).term();
         let lonely = (leader + 1) % 3;
         c.isolate(lonely);
-        run(&mut c, 100);
+        c.run(100);
         if pre_vote {
             assert_eq!(
                 c.node(lonely).term(),
@@ -57,7 +50,7 @@ fn pre_vote_keeps_a_partitioned_server_from_raising_its_term() {
         }
         // Rejoining: with pre-vote the leader is not disturbed.
         c.heal();
-        run(&mut c, 5);
+        c.run(5);
         if pre_vote {
             assert_eq!(c.leader(), Some(leader));
             assert_eq!(c.node(leader).term(), term);

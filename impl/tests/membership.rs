@@ -9,18 +9,9 @@ fn full_cluster_with_newcomers(n: u64, extra: &[u64]) -> Cluster {
     let mut c = Cluster::full(n);
     for &id in extra {
         // A new server starts with no configuration and learns it from the leader's log.
-        let mut cfg = Config::new(id, []);
-        cfg.seed = id;
-        c.add(cfg);
+        c.add(Config::new(id, []));
     }
     c
-}
-
-fn run(c: &mut Cluster, k: usize) {
-    for _ in 0..k {
-        c.tick_all();
-        c.deliver_all(100_000);
-    }
 }
 
 fn set(ids: &[u64]) -> BTreeSet<u64> {
@@ -52,7 +43,7 @@ fn a_learner_catches_up_without_voting_then_is_promoted_through_a_joint_configur
     c.deliver_all(10_000);
     c.with(leader, |n| n.propose_membership([0, 1, 2], [3]).unwrap());
     c.deliver_all(10_000);
-    run(&mut c, 3);
+    c.run(3);
     assert_eq!(c.node(3).membership().learners, set(&[3]));
     assert_eq!(
         c.node(3).commit_index(),
@@ -72,7 +63,7 @@ fn a_learner_catches_up_without_voting_then_is_promoted_through_a_joint_configur
         "used as soon as appended (thesis 4.1)"
     );
     c.deliver_all(10_000);
-    run(&mut c, 3);
+    c.run(3);
     let m = c.node(leader).membership().clone();
     assert_eq!(
         (m.voters.clone(), m.is_joint()),
@@ -132,7 +123,7 @@ fn a_removed_leader_steps_down_once_the_new_configuration_commits() {
     // It led the cluster through C(old,new) and C(new) without counting itself (thesis 4.2.2),
     // then stepped down.
     assert_eq!(c.node(leader).role(), Role::Follower);
-    run(&mut c, 50);
+    c.run(50);
     let new_leader = c.leader().unwrap();
     assert_ne!(new_leader, leader);
     assert_eq!(
@@ -153,21 +144,18 @@ fn a_server_outside_the_configuration_cannot_disrupt_it() {
     let rest: Vec<u64> = (0..5).filter(|&i| i != removed).collect();
     c.with(leader, |n| n.propose_membership(rest, []).unwrap());
     c.deliver_all(10_000);
-    run(&mut c, 5);
+    c.run(5);
     let term = c.node(leader).term();
     run_isolated(&mut c, removed, 200);
     c.heal();
-    run(&mut c, 100);
+    c.run(100);
     // Pre-vote and the leader lease keep its requests from raising anyone's term.
     assert_eq!(c.leader(), Some(leader));
     assert_eq!(c.node(leader).term(), term);
 }
 
 fn run_isolated(c: &mut Cluster, id: u64, ticks: usize) {
-    for _ in 0..ticks {
-        c.tick_all();
-        c.deliver_all(100_000);
-    }
+    c.run(ticks);
     assert_eq!(
         c.node(id).membership().voters.len(),
         5,

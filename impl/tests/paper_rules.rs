@@ -43,13 +43,7 @@ fn all_servers_reply_with_the_updated_term() {
     n.step(vote_req(0, 1, 4, 0, 0));
     let reply = only_message(&drain(&mut n));
     assert_eq!(reply.term, 4);
-    assert_eq!(
-        reply.body,
-        Body::RequestVoteResponse {
-            granted: true,
-            pre_vote: false
-        }
-    );
+    assert_eq!(reply.body, vote_reply(true));
 }
 
 #[test]
@@ -217,13 +211,7 @@ fn candidates_become_follower_on_append_entries_from_the_new_leader_keeping_thei
     drain(&mut n);
     n.step(vote_req(2, 1, 1, 5, 1));
     let reply = only_message(&drain(&mut n));
-    assert_eq!(
-        reply.body,
-        Body::RequestVoteResponse {
-            granted: false,
-            pre_vote: false
-        }
-    );
+    assert_eq!(reply.body, vote_reply(false));
 }
 
 #[test]
@@ -424,13 +412,7 @@ fn request_vote_rule_1_reply_false_if_term_is_stale() {
     n.step(vote_req(0, 1, 2, 10, 2));
     let reply = only_message(&drain(&mut n));
     assert_eq!(reply.term, 3);
-    assert_eq!(
-        reply.body,
-        Body::RequestVoteResponse {
-            granted: false,
-            pre_vote: false
-        }
-    );
+    assert_eq!(reply.body, vote_reply(false));
     assert_eq!(n.voted_for(), None);
 }
 
@@ -459,22 +441,10 @@ fn request_vote_rule_2_leaders_and_candidates_do_not_vote_for_others_in_their_te
     n.timeout();
     drain(&mut n);
     n.step(vote_req(1, 0, 1, 9, 9));
-    assert_eq!(
-        only_message(&drain(&mut n)).body,
-        Body::RequestVoteResponse {
-            granted: false,
-            pre_vote: false
-        }
-    );
+    assert_eq!(only_message(&drain(&mut n)).body, vote_reply(false));
     let mut l = leader_of_3();
     l.step(vote_req(2, 0, 1, 9, 9));
-    assert_eq!(
-        only_message(&drain(&mut l)).body,
-        Body::RequestVoteResponse {
-            granted: false,
-            pre_vote: false
-        }
-    );
+    assert_eq!(only_message(&drain(&mut l)).body, vote_reply(false));
     assert_eq!(l.role(), Role::Leader);
 }
 
@@ -528,13 +498,7 @@ fn request_vote_voted_for_is_persisted_before_the_reply_and_survives_restart() {
     let mut restarted = Node::new(cfg, &storage);
     assert_eq!((restarted.term(), restarted.voted_for()), (1, Some(0)));
     restarted.step(vote_req(2, 1, 1, 0, 0));
-    assert_eq!(
-        only_message(&drain(&mut restarted)).body,
-        Body::RequestVoteResponse {
-            granted: false,
-            pre_vote: false
-        }
-    );
+    assert_eq!(only_message(&drain(&mut restarted)).body, vote_reply(false));
 }
 
 // ---------------------------------------------------------------- AppendEntries receiver
@@ -657,16 +621,17 @@ fn leader_completeness_a_server_missing_a_committed_entry_cannot_be_elected() {
     let mut lagging = basic(2, 3);
     lagging.timeout();
     lagging.timeout(); // a higher term does not help
-    for h in holders.iter_mut() {
-        h.step(vote_req(2, h.id(), 2, 0, 0));
+    let requests: Vec<raft_impl::Message> = drain(&mut lagging)
+        .messages
+        .into_iter()
+        .filter(|m| m.term == 2)
+        .collect();
+    assert_eq!(requests.len(), 2);
+    for m in requests {
+        let h = &mut holders[m.to as usize];
+        h.step(m);
         let reply = only_message(&drain(h));
-        assert_eq!(
-            reply.body,
-            Body::RequestVoteResponse {
-                granted: false,
-                pre_vote: false
-            }
-        );
+        assert_eq!(reply.body, vote_reply(false));
     }
 }
 

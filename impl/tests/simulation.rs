@@ -437,10 +437,7 @@ fn a_leader_is_elected_and_every_proposal_commits() {
                 last = c.with(leader, |n| n.propose(vec![v]).unwrap()).unwrap();
             }
             // Basic mode sends one entry per heartbeat, so it needs a round per entry.
-            for _ in 0..100 {
-                c.tick_all();
-                c.deliver_all(100_000);
-            }
+            c.run(100);
             for s in c.servers.values() {
                 assert!(
                     s.node.commit_index() >= last,
@@ -506,7 +503,6 @@ fn an_early_append_never_announces_an_unwritten_commit() {
             outgoing: Default::default(),
             learners: [1].into(),
         };
-        c.seed = id;
         c
     };
     let mut c = Cluster::new([cfg(0), cfg(1)]);
@@ -518,10 +514,7 @@ fn an_early_append_never_announces_an_unwritten_commit() {
     c.deliver_all(1000);
     assert_eq!(c.elect(100), Some(0));
     c.with(0, |n| n.propose(vec![8]).ok());
-    for _ in 0..10 {
-        c.tick_all();
-        c.deliver_all(1000);
-    }
+    c.run(10);
     assert_eq!(c.violation, None);
     assert_eq!(c.applied_values(1), vec![vec![8]]);
     assert_eq!(c.applied_values(0), vec![vec![8]]);

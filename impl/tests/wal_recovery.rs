@@ -7,25 +7,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use raft_impl::rng::Rng;
 use raft_impl::wal::{
     self, Batch, HardState, Record, Recovered, Wal, WalEntry, WalError, WalOptions,
 };
-
-/// Small deterministic generator, so that failures reproduce from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn seed() -> u64 {
     let seed = std::env::var("WAL_TEST_SEED")
@@ -102,12 +87,12 @@ struct Workload {
 
 impl Workload {
     fn entry(&mut self, index: u64) -> WalEntry {
-        let len = self.rng.below(48) as usize;
-        let data = (0..len).map(|_| self.rng.next() as u8).collect();
+        let len = self.rng.range(0, 48) as usize;
+        let data = (0..len).map(|_| self.rng.next_u64() as u8).collect();
         WalEntry {
             index,
             term: self.term,
-            kind: self.rng.below(3) as u8,
+            kind: self.rng.range(0, 3) as u8,
             data,
         }
     }
@@ -115,17 +100,17 @@ impl Workload {
     fn batch(&mut self, model: &Model) -> Batch {
         let mut b = Batch::new();
         let mut last = model.last_index;
-        match self.rng.below(10) {
+        match self.rng.range(0, 10) {
             // A conflict: truncate somewhere after the compaction point, then append.
             0 if last > model.compacted => {
-                let from = model.compacted + 1 + self.rng.below(last - model.compacted);
+                let from = model.compacted + 1 + self.rng.range(0, last - model.compacted);
                 b.truncate_suffix(from);
                 last = from - 1;
                 self.term += 1;
             }
             // A snapshot: compact up to a point in the log, or past it (installed snapshot).
             1 => {
-                let up_to = model.compacted + self.rng.below(last - model.compacted + 3);
+                let up_to = model.compacted + self.rng.range(0, last - model.compacted + 3);
                 if up_to > model.compacted {
                     b.compact_prefix(up_to);
                     last = last.max(up_to);
@@ -133,13 +118,13 @@ impl Workload {
             }
             _ => {}
         }
-        if self.rng.below(3) == 0 {
-            self.term += self.rng.below(2);
+        if self.rng.range(0, 3) == 0 {
+            self.term += self.rng.range(0, 2);
             let vote = model
                 .hard_state
                 .filter(|h| h.term == self.term)
                 .map_or_else(
-                    || (self.rng.below(2) == 0).then(|| self.rng.below(5)),
+                    || (self.rng.range(0, 2) == 0).then(|| self.rng.range(0, 5)),
                     |h| h.vote,
                 );
             b.hard_state(HardState {
@@ -148,7 +133,7 @@ impl Workload {
                 commit: model.compacted.max(last / 2),
             });
         }
-        for _ in 0..self.rng.below(6) {
+        for _ in 0..self.rng.range(0, 6) {
             last += 1;
             let e = self.entry(last);
             b.entry(e);
@@ -184,7 +169,7 @@ fn round_trip_across_segments_truncations_and_compactions() {
     let seed = seed();
     let dir = scratch();
     let mut w = Workload {
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         term: 1,
     };
     let mut model = Model::default();
@@ -194,7 +179,7 @@ fn round_trip_across_segments_truncations_and_compactions() {
     let mut kinds = [0usize; 4];
     for step in 0..400 {
         // Sometimes several batches share one sync (group commit).
-        let group = 1 + w.rng.below(3);
+        let group = 1 + w.rng.range(0, 3);
         for _ in 0..group {
             let b = w.batch(&model);
             for r in b.records() {
@@ -385,7 +370,7 @@ fn build_log(
     segment_size: u64,
 ) -> Vec<Synced> {
     let mut w = Workload {
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         term: 1,
     };
     let mut model = Model::default();
@@ -510,7 +495,7 @@ fn cut_at_every_offset_of_the_last_segment() {
         if cut % 8 == 0 {
             let mut model = expected.clone();
             let mut w = Workload {
-                rng: Rng(seed ^ cut),
+                rng: Rng::new(seed ^ cut),
                 term: model.hard_state.map_or(1, |h| h.term) + 1,
             };
             let b = w.batch(&model);
@@ -542,7 +527,7 @@ fn flipped_bytes_are_corruption_or_lose_only_the_last_batch() {
     let last_batch_start = *frame_starts(&last_bytes).last().expect("a batch");
     let before_last = &synced[synced.len() - 2].model;
     let final_model = &synced[synced.len() - 1].model;
-    let mut rng = Rng(seed.rotate_left(17) | 1);
+    let mut rng = Rng::new(seed.rotate_left(17) | 1);
 
     let total: u64 = files
         .iter()
@@ -551,7 +536,7 @@ fn flipped_bytes_are_corruption_or_lose_only_the_last_batch() {
     let (mut corrupt, mut tail_flips, mut tail_torn) = (0, 0, 0);
     for _ in 0..400 {
         // Pick a byte anywhere in the log, weighting files by size.
-        let mut at = rng.below(total);
+        let mut at = rng.range(0, total);
         let mut file = files[0].clone();
         for f in &files {
             let l = fs::metadata(f).expect("stat").len();
@@ -561,7 +546,7 @@ fn flipped_bytes_are_corruption_or_lose_only_the_last_batch() {
             }
             at -= l;
         }
-        let mask = 1 + rng.below(255) as u8;
+        let mask = 1 + rng.range(0, 255) as u8;
         let dir = scratch();
         copy_dir(src.path(), dir.path());
         let target = dir.path().join(file.file_name().expect("name"));

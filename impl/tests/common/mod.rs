@@ -53,16 +53,16 @@ pub fn vote_req(from: NodeId, to: NodeId, term: u64, last_index: u64, last_term:
     )
 }
 
+/// The body of a (non-pre-vote) RequestVote reply.
+pub fn vote_reply(granted: bool) -> Body {
+    Body::RequestVoteResponse {
+        granted,
+        pre_vote: false,
+    }
+}
+
 pub fn vote_resp(from: NodeId, to: NodeId, term: u64, granted: bool) -> Message {
-    msg(
-        from,
-        to,
-        term,
-        Body::RequestVoteResponse {
-            granted,
-            pre_vote: false,
-        },
-    )
+    msg(from, to, term, vote_reply(granted))
 }
 
 pub fn append(
