@@ -102,9 +102,26 @@ pub fn differences(expected: &State, cluster: &Cluster) -> Vec<Difference> {
     out
 }
 
+/// A server state's fields as they are compared and shown, by name.
+pub fn server_fields(s: &Server) -> [(&'static str, String); 8] {
+    [
+        ("role", format!("{:?}", s.role)),
+        ("current_term", s.current_term.to_string()),
+        ("voted_for", format!("{:?}", s.voted_for)),
+        ("log", format_log(&s.log)),
+        ("commit_index", s.commit_index.to_string()),
+        (
+            "votes_granted",
+            format!("{:?}", s.votes_granted.iter().collect::<Vec<_>>()),
+        ),
+        ("next_index", format!("{:?}", s.next_index)),
+        ("match_index", format!("{:?}", s.match_index)),
+    ]
+}
+
 /// The fields of two server states that differ.
 pub fn server_differences(prefix: &str, m: &Server, a: &Server, out: &mut Vec<Difference>) {
-    let mut field = |name: &str, x: String, y: String| {
+    for ((name, x), (_, y)) in server_fields(m).into_iter().zip(server_fields(a)) {
         if x != y {
             out.push(Difference {
                 field: format!("{prefix}.{name}"),
@@ -112,39 +129,7 @@ pub fn server_differences(prefix: &str, m: &Server, a: &Server, out: &mut Vec<Di
                 impl_side: y,
             });
         }
-    };
-    field("role", format!("{:?}", m.role), format!("{:?}", a.role));
-    field(
-        "current_term",
-        m.current_term.to_string(),
-        a.current_term.to_string(),
-    );
-    field(
-        "voted_for",
-        format!("{:?}", m.voted_for),
-        format!("{:?}", a.voted_for),
-    );
-    field("log", format_log(&m.log), format_log(&a.log));
-    field(
-        "commit_index",
-        m.commit_index.to_string(),
-        a.commit_index.to_string(),
-    );
-    field(
-        "votes_granted",
-        format!("{:?}", m.votes_granted.iter().collect::<Vec<_>>()),
-        format!("{:?}", a.votes_granted.iter().collect::<Vec<_>>()),
-    );
-    field(
-        "next_index",
-        format!("{:?}", m.next_index),
-        format!("{:?}", a.next_index),
-    );
-    field(
-        "match_index",
-        format!("{:?}", m.match_index),
-        format!("{:?}", a.match_index),
-    );
+    }
 }
 
 /// Messages in flight on one side only (multiset difference, both sides sorted).

@@ -123,51 +123,12 @@ fn side_by_side(
         .map(|i| crate::abstraction::server(cluster.node(i), cluster.len()).ok())
         .collect();
     for (i, m) in expected.servers.iter().enumerate() {
-        let a = impl_servers.get(i).cloned().flatten();
-        let rows: [(&str, String, Option<String>); 8] = [
-            (
-                "role",
-                format!("{:?}", m.role),
-                a.as_ref().map(|a| format!("{:?}", a.role)),
-            ),
-            (
-                "current_term",
-                m.current_term.to_string(),
-                a.as_ref().map(|a| a.current_term.to_string()),
-            ),
-            (
-                "voted_for",
-                format!("{:?}", m.voted_for),
-                a.as_ref().map(|a| format!("{:?}", a.voted_for)),
-            ),
-            (
-                "log",
-                compare::format_log(&m.log),
-                a.as_ref().map(|a| compare::format_log(&a.log)),
-            ),
-            (
-                "commit_index",
-                m.commit_index.to_string(),
-                a.as_ref().map(|a| a.commit_index.to_string()),
-            ),
-            (
-                "votes_granted",
-                format!("{:?}", m.votes_granted.iter().collect::<Vec<_>>()),
-                a.as_ref()
-                    .map(|a| format!("{:?}", a.votes_granted.iter().collect::<Vec<_>>())),
-            ),
-            (
-                "next_index",
-                format!("{:?}", m.next_index),
-                a.as_ref().map(|a| format!("{:?}", a.next_index)),
-            ),
-            (
-                "match_index",
-                format!("{:?}", m.match_index),
-                a.as_ref().map(|a| format!("{:?}", a.match_index)),
-            ),
-        ];
-        for (name, model_value, impl_value) in rows {
+        let impl_fields = impl_servers
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(compare::server_fields);
+        for (k, (name, model_value)) in compare::server_fields(m).into_iter().enumerate() {
+            let impl_value = impl_fields.as_ref().map(|f| f[k].1.clone());
             let field = format!("servers[{i}].{name}");
             let mark =
                 if differs(&field) || (impl_value.is_none() && differs(&format!("servers[{i}]"))) {
