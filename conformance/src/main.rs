@@ -480,18 +480,15 @@ fn run_replay(a: ReplayArgs) -> Result<u8, String> {
     let mut code = 0;
     for file in &a.files {
         let loaded = trace::load(file)?;
+        let run =
+            raft_conformance::lockstep::run(&loaded.model, loaded.perturbation, &loaded.actions);
         if coverage.is_enabled() {
-            let run = raft_conformance::lockstep::run(
-                &loaded.model,
-                loaded.perturbation,
-                &loaded.actions,
-            );
             for (k, pair) in run.states.windows(2).enumerate() {
                 coverage.transition(&pair[0], &loaded.actions[k], &pair[1]);
                 coverage.state(&loaded.model, &pair[1]);
             }
         }
-        match replay::replay(&loaded, &format!("replay of {}", file.display())) {
+        match replay::judge(&loaded, &run, &format!("replay of {}", file.display())) {
             Replayed::Conforms { steps } => println!("{}: {steps} steps, conforms", file.display()),
             Replayed::Diverged(mut d) => {
                 // Shrink it too: a replayed trace may be longer than it needs to be.

@@ -19,6 +19,11 @@ pub enum Replayed {
 
 pub fn replay(loaded: &Loaded, found_by: &str) -> Replayed {
     let run = lockstep::run(&loaded.model, loaded.perturbation, &loaded.actions);
+    judge(loaded, &run, found_by)
+}
+
+/// What a lock-step `run` of `loaded`'s actions says about the file.
+pub fn judge(loaded: &Loaded, run: &lockstep::Run, found_by: &str) -> Replayed {
     // Recorded states are compared for every step the model took.
     for (k, recorded) in loaded.states.iter().enumerate() {
         let (Some(recorded), Some(model_state)) = (recorded, run.states.get(k + 1)) else {
@@ -34,7 +39,7 @@ pub fn replay(loaded: &Loaded, found_by: &str) -> Replayed {
             };
         }
     }
-    match run.end {
+    match &run.end {
         End::Conforms => Replayed::Conforms {
             steps: loaded.actions.len(),
         },
@@ -44,9 +49,12 @@ pub fn replay(loaded: &Loaded, found_by: &str) -> Replayed {
             found_by: found_by.to_string(),
             seed: loaded.file.seed,
             found_len: loaded.actions.len(),
-            actions: loaded.actions[..=at].to_vec(),
+            actions: loaded.actions[..=*at].to_vec(),
             saved: None,
         })),
-        End::NotAModelTrace { at, why } => Replayed::NotAModelRun { step: at + 1, why },
+        End::NotAModelTrace { at, why } => Replayed::NotAModelRun {
+            step: at + 1,
+            why: why.clone(),
+        },
     }
 }
