@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_model::check::{check, CheckOptions, Report};
 use raft_model::cli::ModelArgs;
-use raft_model::{Bounds, Bug, RaftModel};
+use raft_model::{Bounds, Bug, Params, RaftModel};
 use stateright::Model;
 use std::process::ExitCode;
 
@@ -111,20 +111,11 @@ fn run_check(args: &CheckArgs) -> Result<bool, String> {
     Ok(report.ok())
 }
 
+/// The model as the flags that select it, and its bug flag.
 fn describe(model: &RaftModel) -> String {
-    let b = &model.bounds;
     format!(
-        "{} servers, max term {}, max log {}, {} values, {} messages in flight, {} restarts, {} drops, {} duplicates; max entries {}, no-op {}; bug: {}",
-        b.servers,
-        b.max_term,
-        b.max_log,
-        b.values,
-        b.max_messages,
-        b.max_restarts,
-        b.max_drops,
-        b.max_duplicates,
-        model.params.max_entries,
-        if model.params.noop { "on" } else { "off" },
+        "{}; bug: {}",
+        bound_flags(&model.bounds, &model.params),
         model.bug.map_or("none", Bug::name)
     )
 }
@@ -163,18 +154,18 @@ fn print_bugs() {
         println!("{}", bug.name());
         println!("    mistake:  {}", bug.mistake());
         println!("    violates: {}", bug.violates());
-        println!("    bounds:   {}", bound_flags(&b, bug));
+        println!("    bounds:   {}", bound_flags(&b, &bug.params()));
         if let Some(scripted) = bug.scripted_bounds() {
             println!(
                 "    shown by: a scripted counterexample at {} (model/tests/stale_replies.rs; too large to explore completely, see specs/bugs.md)",
-                bound_flags(&scripted, bug)
+                bound_flags(&scripted, &bug.params())
             );
         }
         println!("    source:   {}", bug.source());
     }
 }
 
-fn bound_flags(b: &Bounds, bug: Bug) -> String {
+fn bound_flags(b: &Bounds, p: &Params) -> String {
     format!(
         "--servers {} --max-term {} --max-log {} --values {} --max-messages {} --max-restarts {} --max-drops {} --max-duplicates {} --max-entries {} --noop {}",
         b.servers,
@@ -185,8 +176,8 @@ fn bound_flags(b: &Bounds, bug: Bug) -> String {
         b.max_restarts,
         b.max_drops,
         b.max_duplicates,
-        bug.params().max_entries,
-        bug.params().noop
+        p.max_entries,
+        p.noop
     )
 }
 
