@@ -34,7 +34,7 @@ impl RaftModel {
     /// A quorum: a majority of the servers (section 5.2), or one fewer under the off-by-one bug.
     pub fn quorum(&self) -> usize {
         let n = self.bounds.servers as usize;
-        if self.bug == Some(Bug::QuorumOffByOne) {
+        if self.has_bug(Bug::QuorumOffByOne) {
             n / 2
         } else {
             n / 2 + 1
@@ -43,6 +43,16 @@ impl RaftModel {
 
     fn has_bug(&self, bug: Bug) -> bool {
         self.bug == Some(bug)
+    }
+
+    /// Whether a reply sent in `reply_term` counts at a server in `current_term`: only one of
+    /// its own term, or under `stale_bug` one of an earlier term too.
+    fn counts_reply(&self, stale_bug: Bug, reply_term: Term, current_term: Term) -> bool {
+        if self.has_bug(stale_bug) {
+            reply_term <= current_term
+        } else {
+            reply_term == current_term
+        }
     }
 
     /// The enabled actions in a fixed order (servers first, then each distinct message).
@@ -306,11 +316,7 @@ impl RaftModel {
     /// Candidates count grants from the current term; a quorum makes them leader (section 5.2).
     fn handle_vote_response(&self, state: &mut State, m: &Message, granted: bool) {
         let s = &mut state.servers[m.dst as usize];
-        let current = if self.has_bug(Bug::CountStaleVotes) {
-            m.term <= s.current_term
-        } else {
-            m.term == s.current_term
-        };
+        let current = self.counts_reply(Bug::CountStaleVotes, m.term, s.current_term);
         if s.role != Role::Candidate || !current || !granted {
             return;
         }
@@ -400,11 +406,7 @@ impl RaftModel {
     /// section 5.3). A stale or duplicated reply never moves them the wrong way.
     fn handle_append_response(&self, state: &mut State, m: &Message, success: bool, index: Index) {
         let s = &mut state.servers[m.dst as usize];
-        let current = if self.has_bug(Bug::CountStaleAppendReplies) {
-            m.term <= s.current_term
-        } else {
-            m.term == s.current_term
-        };
+        let current = self.counts_reply(Bug::CountStaleAppendReplies, m.term, s.current_term);
         if !s.is_leader() || !current {
             return;
         }
