@@ -55,14 +55,46 @@ impl Outcome {
 }
 
 /// Shrinks and saves a divergence found on `actions`.
+/// Which search found a divergence (with its seed for the randomized ones).
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    Exhaustive,
+    Walk(u64),
+    ImplFirst(u64),
+}
+
+impl Source {
+    fn found_by(self) -> String {
+        match self {
+            Source::Exhaustive => "exhaustive mode".into(),
+            Source::Walk(seed) => format!("random walk with seed {seed}"),
+            Source::ImplFirst(seed) => format!("impl-first run with seed {seed}"),
+        }
+    }
+
+    fn seed(self) -> Option<u64> {
+        match self {
+            Source::Exhaustive => None,
+            Source::Walk(seed) | Source::ImplFirst(seed) => Some(seed),
+        }
+    }
+
+    /// The name the shrunk trace is saved under.
+    fn stem(self) -> String {
+        match self {
+            Source::Exhaustive => "divergence-exhaustive".into(),
+            Source::Walk(seed) => format!("divergence-walk-{seed}"),
+            Source::ImplFirst(seed) => format!("divergence-impl-first-{seed}"),
+        }
+    }
+}
+
 pub fn settle(
     model: &RaftModel,
     perturbation: Option<Perturbation>,
     actions: &[Action],
-    found_by: String,
-    seed: Option<u64>,
+    source: Source,
     out: &Path,
-    stem: &str,
 ) -> (Divergence, Result<PathBuf, String>) {
     let mut shrunk = shrink::shrink(model, perturbation, actions);
     // Deletion finds a local minimum; a breadth-first search over the same bounds finds the
@@ -77,13 +109,13 @@ pub fn settle(
     let mut d = Divergence {
         model: model.clone(),
         perturbation,
-        found_by,
-        seed,
+        found_by: source.found_by(),
+        seed: source.seed(),
         found_len: actions.len(),
         actions: shrunk,
         saved: None,
     };
-    let saved = d.save_in(out, stem);
+    let saved = d.save_in(out, &source.stem());
     (d, saved)
 }
 
@@ -193,10 +225,8 @@ pub fn run(options: &Options) -> Outcome {
             &options.exhaustive,
             options.perturbation,
             &actions,
-            "exhaustive mode".into(),
-            None,
+            Source::Exhaustive,
             &options.out,
-            "divergence-exhaustive",
         );
         return finish(outcome, case, d, saved);
     }
@@ -244,10 +274,8 @@ pub fn run(options: &Options) -> Outcome {
             &options.walks,
             options.perturbation,
             &found.actions,
-            format!("random walk with seed {}", found.walk_seed),
-            Some(found.walk_seed),
+            Source::Walk(found.walk_seed),
             &options.out,
-            &format!("divergence-walk-{}", found.walk_seed),
         );
         return finish(outcome, case, d, saved);
     }
@@ -290,10 +318,8 @@ pub fn run(options: &Options) -> Outcome {
                         &impl_first::judge(&impl_first_options),
                         options.perturbation,
                         &trace,
-                        format!("impl-first run with seed {}", v.run_seed),
-                        Some(v.run_seed),
+                        Source::ImplFirst(v.run_seed),
                         &options.out,
-                        &format!("divergence-impl-first-{}", v.run_seed),
                     );
                     finish(outcome, case, d, saved)
                 }

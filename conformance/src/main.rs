@@ -233,6 +233,15 @@ fn seed_or_clock(seed: Option<u64>) -> u64 {
     })
 }
 
+/// `--time-limit` if given; otherwise 10 s, unless a count of walks or runs bounds the work.
+fn time_limit(given: Option<f64>, counted: bool) -> Result<Option<Duration>, String> {
+    match (given, counted) {
+        (Some(t), _) => Ok(Some(seconds(t, "--time-limit")?)),
+        (None, false) => Ok(Some(Duration::from_secs(10))),
+        (None, true) => Ok(None),
+    }
+}
+
 fn seconds(x: f64, flag: &str) -> Result<Duration, String> {
     if x.is_finite() && x >= 0.0 {
         Ok(Duration::from_secs_f64(x))
@@ -375,10 +384,8 @@ fn run_exhaustive(a: ExhaustiveArgs) -> Result<u8, String> {
             &model,
             a.model.perturb,
             &actions,
-            "exhaustive mode".into(),
-            None,
+            gate::Source::Exhaustive,
             &a.out,
-            "divergence-exhaustive",
         );
         println!("{}", d.render());
         saved?;
@@ -390,11 +397,7 @@ fn run_exhaustive(a: ExhaustiveArgs) -> Result<u8, String> {
 fn run_walk(a: WalkArgs) -> Result<u8, String> {
     let model = a.model.model(walk::default_bounds())?;
     let seed = seed_or_clock(a.seed);
-    let time_limit = match (a.time_limit, a.walks) {
-        (Some(t), _) => Some(seconds(t, "--time-limit")?),
-        (None, None) => Some(Duration::from_secs(10)),
-        (None, Some(_)) => None,
-    };
+    let time_limit = time_limit(a.time_limit, a.walks.is_some())?;
     println!("walk: seed {seed}, bounds {:?}", model.bounds);
     let outcome = walk::run(&walk::Options {
         model: model.clone(),
@@ -416,10 +419,8 @@ fn run_walk(a: WalkArgs) -> Result<u8, String> {
             &model,
             a.model.perturb,
             &found.actions,
-            format!("random walk with seed {}", found.walk_seed),
-            Some(found.walk_seed),
+            gate::Source::Walk(found.walk_seed),
             &a.out,
-            &format!("divergence-walk-{}", found.walk_seed),
         );
         println!("{}", d.render());
         saved?;
@@ -433,11 +434,7 @@ fn run_impl_first(a: ImplFirstArgs) -> Result<u8, String> {
         return Err("--servers must be between 1 and 8".into());
     }
     let seed = seed_or_clock(a.seed);
-    let time_limit = match (a.time_limit, a.runs) {
-        (Some(t), _) => Some(seconds(t, "--time-limit")?),
-        (None, None) => Some(Duration::from_secs(10)),
-        (None, Some(_)) => None,
-    };
+    let time_limit = time_limit(a.time_limit, a.runs.is_some())?;
     println!("impl-first: seed {seed}, {} servers", a.servers);
     let options = impl_first::Options {
         servers: a.servers,
@@ -462,10 +459,8 @@ fn run_impl_first(a: ImplFirstArgs) -> Result<u8, String> {
                 &impl_first::judge(&options),
                 a.perturb,
                 &trace,
-                format!("impl-first run with seed {}", v.run_seed),
-                Some(v.run_seed),
+                gate::Source::ImplFirst(v.run_seed),
                 &a.out,
-                &format!("divergence-impl-first-{}", v.run_seed),
             );
             println!("{}", d.render());
             saved?;

@@ -32,7 +32,7 @@ fn every_impl_side_perturbation_is_reported_with_a_shrunk_replayable_trace() {
         let (found, _) = outcome
             .divergence
             .unwrap_or_else(|| panic!("{}: the injected mistake was not caught", p.name()));
-        let (d, saved) = gate::settle(&model, Some(p), &found, "test".into(), None, &out, p.name());
+        let (d, saved) = gate::settle(&model, Some(p), &found, gate::Source::Exhaustive, &out);
         let path = saved.expect("trace saved");
         assert!(d.actions.len() <= found.len(), "{}", p.name());
         assert!(
