@@ -1,8 +1,7 @@
 //! Node configuration: identity, initial membership, timing, and the switch of every extension
 //! beyond the basic protocol of `specs/contract.md`.
 
-use crate::membership::Membership;
-use crate::message::NodeId;
+use crate::types::{Membership, NodeId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {

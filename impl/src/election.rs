@@ -1,8 +1,8 @@
 //! Leader election (paper 5.2, 5.4.1), pre-vote (thesis 9.6) and leadership transfer (thesis
 //! 3.10).
 
-use crate::message::{Body, Message, NodeId};
 use crate::node::{Error, Node, Role};
+use crate::types::{Body, Message, NodeId};
 
 impl Node {
     /// The election timer fires now (contract `Timeout(i)`). A leader ignores it, and so does a

@@ -19,11 +19,11 @@ pub mod config;
 pub mod election;
 pub mod log;
 pub mod membership;
-pub mod message;
 pub mod node;
 pub mod progress;
 pub mod quorum;
 pub mod read_index;
+mod read_only;
 pub mod ready;
 pub mod replication;
 pub mod rng;
@@ -32,15 +32,16 @@ pub mod sim;
 pub mod snapshot;
 pub mod snapshot_file;
 pub mod storage;
+pub mod types;
 pub mod wal;
 
 pub use bytes::Bytes;
 pub use config::Config;
-pub use membership::Membership;
-pub use message::{Body, ConflictHint, Entry, Message, NodeId, Payload, Snapshot};
 pub use node::{Error, Node, Role};
 pub use progress::{Progress, ProgressState};
-pub use read_index::ReadState;
 pub use ready::{may_send_before_persisting, Ready};
 pub use session::{Command, Outcome, Sessions};
-pub use storage::{HardState, MemStorage, Storage};
+pub use storage::{MemStorage, Storage};
+pub use types::{
+    Body, ConflictHint, Entry, HardState, Membership, Message, NodeId, Payload, ReadState, Snapshot,
+};

@@ -4,8 +4,7 @@
 //!
 //! The whole uncompacted suffix is kept in memory; the application bounds it by taking snapshots.
 
-use crate::membership::Membership;
-use crate::message::{Entry, Payload, Snapshot};
+use crate::types::{Entry, Membership, Payload, Snapshot};
 
 /// What `RaftLog::merge` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

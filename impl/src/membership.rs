@@ -1,84 +1,11 @@
-//! Cluster configurations: voters, the outgoing voters of a joint configuration, and learners
-//! (thesis ch. 4).
-//!
-//! A change of voters goes through a joint configuration C(old,new) in which every decision needs
-//! a majority of both `outgoing` (old) and `voters` (new); once C(old,new) commits, the leader
-//! appends C(new) (thesis 4.3). Learners receive the log but never vote or count toward a quorum
-//! (thesis 4.2.1), so a new server can catch up before it is promoted.
+//! Configuration changes (thesis ch. 4): joint consensus C(old,new) then C(new), learners, and a
+//! leader stepping down once a configuration without it commits. The configuration itself is
+//! `types::Membership`; what counts as its quorum is in `quorum`.
 
 use std::collections::BTreeSet;
 
-use crate::message::NodeId;
-use crate::quorum;
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Membership {
-    /// The voters of the (incoming) configuration.
-    pub voters: BTreeSet<NodeId>,
-    /// The old voters while the configuration is joint; empty otherwise.
-    pub outgoing: BTreeSet<NodeId>,
-    /// Non-voting members.
-    pub learners: BTreeSet<NodeId>,
-}
-
-impl Membership {
-    pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Membership {
-        Membership {
-            voters: voters.into_iter().collect(),
-            ..Membership::default()
-        }
-    }
-
-    pub fn is_joint(&self) -> bool {
-        !self.outgoing.is_empty()
-    }
-
-    /// Whether `id` votes in this configuration (in either half of a joint one).
-    pub fn is_voter(&self, id: NodeId) -> bool {
-        self.voters.contains(&id) || self.outgoing.contains(&id)
-    }
-
-    /// Whether `id` receives the log at all.
-    pub fn contains(&self, id: NodeId) -> bool {
-        self.is_voter(id) || self.learners.contains(&id)
-    }
-
-    /// Every member: voters of both halves and learners.
-    pub fn members(&self) -> BTreeSet<NodeId> {
-        let mut all = self.voters.clone();
-        all.extend(self.outgoing.iter().copied());
-        all.extend(self.learners.iter().copied());
-        all
-    }
-
-    /// Every voter of either half.
-    pub fn all_voters(&self) -> BTreeSet<NodeId> {
-        let mut all = self.voters.clone();
-        all.extend(self.outgoing.iter().copied());
-        all
-    }
-
-    /// Whether the servers for which `yes` holds form a quorum: a majority of `voters` and, while
-    /// joint, also a majority of `outgoing` (thesis 4.3).
-    pub fn has_quorum(&self, yes: impl Fn(NodeId) -> bool) -> bool {
-        quorum::is_majority(&self.voters, &yes)
-            && (self.outgoing.is_empty() || quorum::is_majority(&self.outgoing, &yes))
-    }
-
-    /// The highest index that a quorum has matched, given each voter's match index.
-    pub fn committed_index(&self, matched: impl Fn(NodeId) -> u64) -> u64 {
-        let incoming = quorum::majority_index(&self.voters, &matched);
-        if self.outgoing.is_empty() {
-            incoming
-        } else {
-            incoming.min(quorum::majority_index(&self.outgoing, &matched))
-        }
-    }
-}
-
-use crate::message::Payload;
 use crate::node::{Error, Node, Role};
+use crate::types::{Membership, NodeId, Payload};
 
 impl Node {
     /// Proposes a new configuration (thesis 4.3). When the voters change, the leader appends the

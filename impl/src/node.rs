@@ -2,19 +2,20 @@
 //! that every peer message goes through (paper Figure 2).
 //!
 //! The algorithm itself lives in the sibling modules, each an `impl Node` block: `election`,
-//! `replication`, `snapshot`, `reconfig`, `read_index`.
+//! `replication`, `snapshot`, `membership`, `read_index`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
 use crate::log::RaftLog;
-use crate::membership::Membership;
-use crate::message::{Body, Entry, Message, NodeId, Snapshot};
 use crate::progress::Progress;
-use crate::read_index::{ReadOnly, ReadState};
+use crate::read_only::ReadOnly;
 use crate::ready::Ready;
 use crate::rng::Rng;
-use crate::storage::{HardState, Storage};
+use crate::storage::Storage;
+use crate::types::{
+    Body, Entry, HardState, Membership, Message, NodeId, Payload, ReadState, Snapshot,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -462,7 +463,7 @@ impl Node {
         if self.cfg.noop_on_election {
             // Paper 8: committing an entry of its own term commits everything before it, and
             // tells the leader which entries are committed (needed by ReadIndex, thesis 6.4).
-            self.log.push(self.term, crate::message::Payload::Noop);
+            self.log.push(self.term, Payload::Noop);
         }
         // The contract runs the commit rule here: it commits at once only when the leader alone
         // is a quorum.

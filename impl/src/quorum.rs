@@ -1,8 +1,9 @@
-//! Majorities over one set of voters (paper 5.2: a quorum is `n / 2 + 1` servers).
+//! Quorums: majorities over one set of voters (paper 5.2: a quorum is `n / 2 + 1` servers), and
+//! over both halves of a joint configuration (thesis 4.3).
 
 use std::collections::BTreeSet;
 
-use crate::message::NodeId;
+use crate::types::{Membership, NodeId};
 
 /// The size of a majority of `n` voters.
 pub fn majority(n: usize) -> usize {
@@ -24,6 +25,25 @@ pub fn majority_index(voters: &BTreeSet<NodeId>, matched: &impl Fn(NodeId) -> u6
     let mut indexes: Vec<u64> = voters.iter().map(|&v| matched(v)).collect();
     indexes.sort_unstable_by(|a, b| b.cmp(a));
     indexes[majority(voters.len()) - 1]
+}
+
+impl Membership {
+    /// Whether the servers for which `yes` holds form a quorum: a majority of `voters` and, while
+    /// joint, also a majority of `outgoing` (thesis 4.3).
+    pub fn has_quorum(&self, yes: impl Fn(NodeId) -> bool) -> bool {
+        is_majority(&self.voters, &yes)
+            && (self.outgoing.is_empty() || is_majority(&self.outgoing, &yes))
+    }
+
+    /// The highest index that a quorum has matched, given each voter's match index.
+    pub fn committed_index(&self, matched: impl Fn(NodeId) -> u64) -> u64 {
+        let incoming = majority_index(&self.voters, &matched);
+        if self.outgoing.is_empty() {
+            incoming
+        } else {
+            incoming.min(majority_index(&self.outgoing, &matched))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,36 +6,11 @@
 //! the leader has committed an entry of its own term (raft-bugs #16), so reads that arrive before
 //! that wait for it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
-use crate::message::NodeId;
 use crate::node::{Error, Node};
-
-/// A read that may be served once the state machine has applied `index`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ReadState {
-    pub request_id: u64,
-    pub index: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PendingRead {
-    request_id: u64,
-    index: u64,
-    round: u64,
-    acks: BTreeSet<NodeId>,
-}
-
-/// The leader's reads in progress. Every AppendEntries carries the latest `round`; a reply that
-/// echoes round `r` confirms leadership for every read registered in a round up to `r`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ReadOnly {
-    pub(crate) round: u64,
-    /// Waiting for the leader's first commit in its term.
-    waiting: VecDeque<u64>,
-    /// Waiting for a quorum to confirm leadership, oldest first.
-    pending: VecDeque<PendingRead>,
-}
+use crate::read_only::PendingRead;
+use crate::types::{NodeId, ReadState};
 
 impl Node {
     /// Requests a linearizable read; its `ReadState` appears in a later Ready. Only the leader

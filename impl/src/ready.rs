@@ -27,9 +27,7 @@
 //! next is taken. Inputs may be given between `ready` and `advance`; their effects go into the next
 //! batch.
 
-use crate::message::{Body, Entry, Message, Snapshot};
-use crate::read_index::ReadState;
-use crate::storage::HardState;
+use crate::types::{Body, Entry, HardState, Message, ReadState, Snapshot};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {

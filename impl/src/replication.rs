@@ -2,9 +2,9 @@
 //! backtracking.
 
 use crate::log::Merge;
-use crate::message::{Body, ConflictHint, Entry, NodeId, Payload};
 use crate::node::{Error, Node, Role};
 use crate::progress::ProgressState;
+use crate::types::{Body, ConflictHint, Entry, NodeId, Payload};
 
 impl Node {
     /// A client command (contract `ClientRequest`): appended to the leader's log in its term.

@@ -7,11 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
-use crate::message::{Body, Entry, Message, NodeId, Payload};
 use crate::node::{Node, Role};
-use crate::read_index::ReadState;
 use crate::ready::may_send_before_persisting;
 use crate::storage::MemStorage;
+use crate::types::{Body, Entry, Message, NodeId, Payload, ReadState};
 
 /// One server of the simulated cluster: its node, what it persisted, and its state machine (the
 /// list of applied entries, reset from a snapshot's index when one is restored).

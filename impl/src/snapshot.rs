@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 
-use crate::message::{Body, NodeId, Snapshot};
 use crate::node::{Error, Node};
 use crate::progress::ProgressState;
+use crate::types::{Body, NodeId, Snapshot};
 
 impl Node {
     /// The application took a snapshot of its state machine up to `index` (which it has applied):

@@ -1,14 +1,7 @@
 //! Durable state as the core reads it back at start-up, and an in-memory implementation.
 
-use crate::message::{Entry, NodeId, Snapshot};
 use crate::ready::Ready;
-
-/// The persistent state of Figure 2 other than the log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct HardState {
-    pub term: u64,
-    pub voted_for: Option<NodeId>,
-}
+use crate::types::{Entry, HardState, Snapshot};
 
 /// What the core needs from durable storage: the state it persisted before a crash. The core reads
 /// it once, in `Node::new`, and keeps its own copy of the uncompacted log afterwards.

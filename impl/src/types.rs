@@ -1,15 +1,76 @@
-//! Entries and the messages servers exchange (Raft paper, Figure 2; thesis ch. 3-6).
+//! The vocabulary every module of the core shares: server ids, cluster configurations, log
+//! entries, snapshots, the messages servers exchange (Raft paper, Figure 2; thesis ch. 3-6), the
+//! persistent hard state and a released read.
 //!
-//! Every field is public so that a driver (the runtime's transport, the conformance checker) can
-//! map a message to its own representation without going through accessors. With the `serde`
-//! feature every type here is `Serialize` and `Deserialize` (byte payloads as byte strings).
+//! This module imports nothing else of the crate, so every other module can depend on it without
+//! a cycle. Every field is public so that a driver (the runtime's transport, the conformance
+//! checker) can map a value to its own representation without going through accessors. With the
+//! `serde` feature the entry, snapshot and message types are `Serialize` and `Deserialize` (byte
+//! payloads as byte strings).
+
+use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use crate::membership::Membership;
-
 /// A server's identity within one cluster.
 pub type NodeId = u64;
+
+/// A cluster configuration: voters, the outgoing voters of a joint configuration, and learners
+/// (thesis ch. 4).
+///
+/// A change of voters goes through a joint configuration C(old,new) in which every decision needs
+/// a majority of both `outgoing` (old) and `voters` (new); once C(old,new) commits, the leader
+/// appends C(new) (thesis 4.3). Learners receive the log but never vote or count toward a quorum
+/// (thesis 4.2.1), so a new server can catch up before it is promoted. What counts as a quorum of
+/// it is in `quorum`; how a leader changes it, in `membership`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Membership {
+    /// The voters of the (incoming) configuration.
+    pub voters: BTreeSet<NodeId>,
+    /// The old voters while the configuration is joint; empty otherwise.
+    pub outgoing: BTreeSet<NodeId>,
+    /// Non-voting members.
+    pub learners: BTreeSet<NodeId>,
+}
+
+impl Membership {
+    pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Membership {
+        Membership {
+            voters: voters.into_iter().collect(),
+            ..Membership::default()
+        }
+    }
+
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Whether `id` votes in this configuration (in either half of a joint one).
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.outgoing.contains(&id)
+    }
+
+    /// Whether `id` receives the log at all.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.learners.contains(&id)
+    }
+
+    /// Every member: voters of both halves and learners.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        let mut all = self.voters.clone();
+        all.extend(self.outgoing.iter().copied());
+        all.extend(self.learners.iter().copied());
+        all
+    }
+
+    /// Every voter of either half.
+    pub fn all_voters(&self) -> BTreeSet<NodeId> {
+        let mut all = self.voters.clone();
+        all.extend(self.outgoing.iter().copied());
+        all
+    }
+}
 
 /// What an entry carries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -140,4 +201,18 @@ impl Message {
             Body::TimeoutNow => "TimeoutNow",
         }
     }
+}
+
+/// The persistent state of Figure 2 other than the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HardState {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+}
+
+/// A read that may be served once the state machine has applied `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReadState {
+    pub request_id: u64,
+    pub index: u64,
 }
