@@ -9,7 +9,7 @@
 //! that is not one byte) is an abstraction failure, reported as a divergence: in basic mode the
 //! impl must never produce it.
 
-use raft_impl::{Body as IBody, Entry as IEntry, Message as IMessage, Node, Payload as IPayload};
+use raft_core::{Body as IBody, Entry as IEntry, Message as IMessage, Node, Payload as IPayload};
 use raft_model::{Body, Entry, Message, Payload, Role, Server, ServerSet};
 
 /// Why an impl value has no model counterpart.
@@ -71,10 +71,10 @@ pub fn server(node: &Node, n: usize) -> Result<Server, AbstractionError> {
         ));
     }
     let role = match node.role() {
-        raft_impl::Role::Follower => Role::Follower,
-        raft_impl::Role::Candidate => Role::Candidate,
-        raft_impl::Role::Leader => Role::Leader,
-        raft_impl::Role::PreCandidate => {
+        raft_core::Role::Follower => Role::Follower,
+        raft_core::Role::Candidate => Role::Candidate,
+        raft_core::Role::Leader => Role::Leader,
+        raft_core::Role::PreCandidate => {
             return Err(format!(
                 "node {} is a pre-candidate (pre-vote is off in basic mode)",
                 node.id()

@@ -31,12 +31,12 @@ pub fn conforms(expected: &State, cluster: &Cluster) -> bool {
             .all(|(m, f)| *m == f.abs)
 }
 
-fn server_matches(s: &Server, node: &raft_impl::Node, n: usize) -> bool {
+fn server_matches(s: &Server, node: &raft_core::Node, n: usize) -> bool {
     let role = match node.role() {
-        raft_impl::Role::Follower => Role::Follower,
-        raft_impl::Role::Candidate => Role::Candidate,
-        raft_impl::Role::Leader => Role::Leader,
-        raft_impl::Role::PreCandidate => return false,
+        raft_core::Role::Follower => Role::Follower,
+        raft_core::Role::Candidate => Role::Candidate,
+        raft_core::Role::Leader => Role::Leader,
+        raft_core::Role::PreCandidate => return false,
     };
     let log_matches = || {
         node.snapshot().index == 0
@@ -44,8 +44,8 @@ fn server_matches(s: &Server, node: &raft_impl::Node, n: usize) -> bool {
             && node.entries().iter().zip(&s.log).all(|(e, m)| {
                 e.term == m.term as u64
                     && match (&e.payload, m.payload) {
-                        (raft_impl::Payload::Noop, Payload::Noop) => true,
-                        (raft_impl::Payload::Normal(d), Payload::Value(v)) => d[..] == [v],
+                        (raft_core::Payload::Noop, Payload::Noop) => true,
+                        (raft_core::Payload::Normal(d), Payload::Value(v)) => d[..] == [v],
                         _ => false,
                     }
             })

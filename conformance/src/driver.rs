@@ -1,13 +1,13 @@
 //! The lock-step driver: a cluster of impl cores, each with in-memory storage, and the impl
 //! messages in flight. A model action becomes the matching impl input; after every input the
-//! node's `Ready` is handled exactly as `raft_impl::ready` prescribes (persist, then send, then
+//! node's `Ready` is handled exactly as `raft_core::ready` prescribes (persist, then send, then
 //! `advance`), so `Restart(i)` can rebuild node i from nothing but what it handed to storage.
 //!
 //! Nodes and storages sit behind `Rc` so that forking the cluster at a model state (exhaustive
 //! mode clones it once per transition) copies only the node an action touches.
 
 use crate::abstraction::{self, AbstractionError};
-use raft_impl::{Body as IBody, Config, MemStorage, Message as IMessage, Node};
+use raft_core::{Body as IBody, Config, MemStorage, Message as IMessage, Node};
 use raft_model::{Action, Bug, Message, RaftModel, ServerId, Value};
 use std::rc::Rc;
 
@@ -216,7 +216,7 @@ impl Cluster {
         &mut self,
         i: usize,
         v: Value,
-    ) -> Result<Result<(), StepError>, raft_impl::Error> {
+    ) -> Result<Result<(), StepError>, raft_core::Error> {
         let result = Rc::make_mut(&mut self.nodes[i]).propose(vec![v]);
         let flushed = self.flush(i);
         result.map(|_| flushed)
@@ -262,11 +262,11 @@ impl Cluster {
             (
                 Some(Perturbation::CountStaleVotes),
                 IBody::RequestVoteResponse { granted: true, .. },
-            ) if msg.term < node.term() && node.role() == raft_impl::Role::Candidate => {
+            ) if msg.term < node.term() && node.role() == raft_core::Role::Candidate => {
                 msg.term = node.term();
             }
             (Some(Perturbation::CountStaleAppendReplies), IBody::AppendEntriesResponse { .. })
-                if msg.term < node.term() && node.role() == raft_impl::Role::Leader =>
+                if msg.term < node.term() && node.role() == raft_core::Role::Leader =>
             {
                 msg.term = node.term();
             }

@@ -14,7 +14,7 @@
 use crate::compare;
 use crate::driver::{Cluster, Perturbation, StepError};
 use crate::report::format_action;
-use raft_impl::rng::Rng;
+use raft_core::rng::Rng;
 use raft_model::{Action, Bounds, Params, RaftModel, State, Value};
 use serde::Serialize;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Refinement checking of the Raft core (`raft-impl`) against the model (`raft-model`): the impl,
+//! Refinement checking of the Raft core (`raft-core`) against the model (`raft-model`): the impl,
 //! run in the basic mode of specs/contract.md, must take every model transition the same way.
 //!
 //! - `abstraction`: impl node -> model server state, impl message -> model message;

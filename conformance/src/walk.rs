@@ -5,7 +5,7 @@
 use crate::coverage::Coverage;
 use crate::driver::{Cluster, Perturbation};
 use crate::lockstep::{self, Mismatch};
-use raft_impl::rng::Rng;
+use raft_core::rng::Rng;
 use raft_model::{Action, Bounds, RaftModel};
 use serde::Serialize;
 use stateright::Model;

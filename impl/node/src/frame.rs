@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use raft_impl::{Body, Bytes, Message, NodeId};
+use raft_core::{Body, Bytes, Message, NodeId};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -308,7 +308,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use raft_impl::{Body, Entry, Payload};
+    use raft_core::{Body, Entry, Payload};
 
     fn sample() -> Message {
         Message {
@@ -327,7 +327,7 @@ pub(crate) mod tests {
                     Entry {
                         index: 5,
                         term: 7,
-                        payload: Payload::Config(raft_impl::Membership::new([1, 2, 3])),
+                        payload: Payload::Config(raft_core::Membership::new([1, 2, 3])),
                     },
                 ],
                 leader_commit: 3,
@@ -393,10 +393,10 @@ pub(crate) mod tests {
             to: 2,
             term: 4,
             body: Body::InstallSnapshot {
-                snapshot: raft_impl::Snapshot {
+                snapshot: raft_core::Snapshot {
                     index: 90,
                     term: 3,
-                    membership: raft_impl::Membership::new([1, 2, 3]),
+                    membership: raft_core::Membership::new([1, 2, 3]),
                     data: (0..len).map(|i| (i % 251) as u8).collect(),
                 },
             },

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use imbl::OrdMap;
-use raft_impl::{Command, Outcome, Sessions};
+use raft_core::{Command, Outcome, Sessions};
 use serde::{Deserialize, Serialize};
 
 use crate::wire;

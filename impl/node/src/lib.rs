@@ -1,5 +1,5 @@
-//! raft-node: a replicated key-value server around the `raft-impl` core, speaking a subset of the
-//! etcd v3 gRPC API. See `specs/runtime.md` for the architecture.
+//! raft-node: a replicated key-value server around the `raft-core` protocol on `raft-storage`,
+//! speaking a subset of the etcd v3 gRPC API. See `specs/runtime.md` for the architecture.
 
 pub mod config;
 pub mod frame;
@@ -11,6 +11,5 @@ pub mod kv;
 pub mod node_loop;
 pub mod proto;
 pub mod server;
-pub mod storage;
 pub mod transport;
 pub mod wire;

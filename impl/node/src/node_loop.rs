@@ -3,7 +3,7 @@
 //!
 //! Each turn waits for one event (a tick, a peer message, a client request), then takes every
 //! other event already queued without waiting, and then handles the core's `Ready` in the order
-//! its contract asks (`raft_impl::ready`): persist (one WAL fsync for the whole batch: group
+//! its contract asks (`raft_core::ready`): persist (one WAL fsync for the whole batch: group
 //! commit), then send, then apply, then answer reads, then `advance`. Requests that arrive while
 //! the fsync runs queue up and go into the next batch, so the fsync rate, not the request rate,
 //! bounds the loop. The fsync runs in `block_in_place`, so the transport and the client API keep
@@ -12,14 +12,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use raft_impl::{
+use raft_core::{
     may_send_before_persisting, Error as CoreError, Membership, Message, Node, NodeId, Payload,
     Ready, Role,
 };
+use raft_storage::{DiskStorage, StorageError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::kv::{command_bytes, Applied, ApplyOutcome, Kv, MemberInfo, Op};
-use crate::storage::{DiskStorage, StorageError};
 use crate::transport::{AddressBook, Transport};
 
 /// Why a request was not served.

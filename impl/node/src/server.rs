@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use raft_impl::{Config, Membership, Node};
+use raft_core::{Config, Membership, Node};
+use raft_storage::DiskStorage;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -11,7 +12,6 @@ use crate::config::NodeConfig;
 use crate::grpc::{Api, ClusterServer, KvServer, MaintenanceServer, MembersServer};
 use crate::kv::Kv;
 use crate::node_loop::{LoopParams, NodeLoop, NodeStatus};
-use crate::storage::DiskStorage;
 use crate::transport::{self, Transport};
 
 /// A node that is up: its published status, and the task that ends when it stops.

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use raft_impl::{Body, Bytes, Message, NodeId};
+use raft_core::{Body, Bytes, Message, NodeId};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -267,7 +267,7 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_impl::Body;
+    use raft_core::Body;
     use tokio::io::AsyncReadExt;
 
     fn msg(from: u64, to: u64) -> Message {

@@ -1,6 +1,6 @@
 //! The one encoding this crate uses for everything it serializes (peer frames, replicated
-//! commands, state machine snapshots, configurations in the log): bincode with variable-length
-//! integers, a size limit, and trailing bytes rejected. The core's types are serialized directly,
+//! commands, state machine snapshots): bincode with variable-length integers, a size limit, and
+//! trailing bytes rejected. The core's types are serialized directly,
 //! through its `serde` feature.
 
 use bincode::Options;

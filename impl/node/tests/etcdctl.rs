@@ -236,11 +236,11 @@ fn malformed_flags_exit_with_status_2() {
 
 #[test]
 fn corrupt_log_refuses_to_start_naming_file_and_offset() {
-    use raft_impl::{Entry, Payload, Ready};
+    use raft_core::{Entry, Payload, Ready};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     {
-        let (mut disk, _) = raft_node::storage::DiskStorage::open(&data).unwrap();
+        let (mut disk, _) = raft_storage::DiskStorage::open(&data).unwrap();
         for i in 1..=3 {
             let ready = Ready {
                 entries: vec![Entry {

@@ -81,7 +81,7 @@ async fn wait_leader(nodes: &[Node], timeout: Duration) -> usize {
     let deadline = Instant::now() + timeout;
     loop {
         for (i, n) in nodes.iter().enumerate() {
-            if n.status.borrow().role == raft_impl::Role::Leader {
+            if n.status.borrow().role == raft_core::Role::Leader {
                 return i;
             }
         }
@@ -147,7 +147,7 @@ async fn replicates_forwards_group_commits_and_recovers() {
     let follower_cfg = stop(f).await;
     let leader = nodes
         .iter()
-        .position(|n| n.status.borrow().role == raft_impl::Role::Leader)
+        .position(|n| n.status.borrow().role == raft_core::Role::Leader)
         .expect("the leader is still leader");
 
     // Many concurrent writes: fewer fsyncs than writes (group commit).

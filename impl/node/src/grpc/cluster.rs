@@ -54,7 +54,7 @@ fn members(s: &NodeStatus) -> Vec<Member> {
 
 impl Api {
     fn is_leader(&self) -> bool {
-        self.status().role == raft_impl::Role::Leader
+        self.status().role == raft_core::Role::Leader
     }
 
     fn cluster_client<T>(

@@ -1,6 +1,6 @@
 //! The Maintenance service: Status only (what `etcdctl endpoint status` asks).
 
-use raft_impl::Role;
+use raft_core::Role;
 use tonic::{Request, Response, Status};
 
 use super::Api;

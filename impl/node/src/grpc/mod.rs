@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft_impl::NodeId;
+use raft_core::NodeId;
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -130,7 +130,7 @@ impl Api {
 
     async fn reconfigure(
         &self,
-        change: impl Fn(&raft_impl::Membership) -> Result<raft_impl::Membership, Status>,
+        change: impl Fn(&raft_core::Membership) -> Result<raft_core::Membership, Status>,
     ) -> Result<u64, Status> {
         // A previous change may still be finishing (C(old,new) -> C(new)); retry briefly.
         let mut last = Status::unavailable("etcdserver: configuration change did not start");

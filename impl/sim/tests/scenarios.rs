@@ -1,14 +1,14 @@
-//! Replays the interaction scripts under `impl/testdata/*.txt`.
+//! Replays the interaction scripts under `impl/sim/testdata/*.txt`.
 //!
 //! A script is a list of commands, one per line (`#` starts a comment). Commands drive an
 //! in-process cluster; `expect` lines check its state and fail the test naming the file and line.
-//! See `impl/testdata/README.md` for the command list.
+//! See `impl/sim/testdata/README.md` for the command list.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use raft_impl::sim::Cluster;
-use raft_impl::{Body, Config, Entry, MemStorage, Message, Node, NodeId, Payload, Role};
+use raft_core::{Body, Config, Entry, MemStorage, Message, Node, NodeId, Payload, Role};
+use raft_sim::Cluster;
 
 struct Runner {
     cluster: Cluster,
@@ -105,7 +105,7 @@ impl Runner {
             Config::new(id, voters)
         } else {
             let mut c = Config::basic(id, 0);
-            c.initial = raft_impl::Membership::new(voters);
+            c.initial = raft_core::Membership::new(voters);
             c
         };
         cfg.noop_on_election = self.noop;
@@ -123,7 +123,7 @@ impl Runner {
     fn input<T>(
         &mut self,
         id: NodeId,
-        f: impl FnOnce(&mut Node) -> Result<T, raft_impl::Error>,
+        f: impl FnOnce(&mut Node) -> Result<T, raft_core::Error>,
     ) -> Result<(), String> {
         let r = self
             .cluster

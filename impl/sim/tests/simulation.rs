@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use raft_impl::sim::Cluster;
-use raft_impl::{Config, Entry, NodeId, Role};
+use raft_core::{Config, Entry, NodeId, Role};
+use raft_sim::Cluster;
 
 const N: u64 = 5;
 
@@ -228,7 +228,7 @@ impl Coverage {
             }
             let joint_committed = s.node.entries().iter().any(|e| {
                 e.index <= s.node.commit_index()
-                    && matches!(&e.payload, raft_impl::Payload::Config(m) if m.is_joint())
+                    && matches!(&e.payload, raft_core::Payload::Config(m) if m.is_joint())
             });
             if joint_committed {
                 self.joint_committed += 1;
@@ -498,7 +498,7 @@ fn the_simulation_exercises_every_feature() {
 fn an_early_append_never_announces_an_unwritten_commit() {
     let cfg = |id: NodeId| {
         let mut c = Config::new(id, [0]);
-        c.initial = raft_impl::Membership {
+        c.initial = raft_core::Membership {
             voters: [0].into(),
             outgoing: Default::default(),
             learners: [1].into(),

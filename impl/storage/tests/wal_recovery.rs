@@ -7,8 +7,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use raft_impl::rng::Rng;
-use raft_impl::wal::{
+use raft_core::rng::Rng;
+use raft_storage::wal::{
     self, Batch, HardState, Record, Recovered, Wal, WalEntry, WalError, WalOptions,
 };
 

@@ -3,10 +3,10 @@
 mod common;
 
 use common::*;
-use raft_impl::sim::Cluster;
-use raft_impl::{Body, Config, MemStorage, Membership, Node, Snapshot};
+use raft_core::{Body, Config, MemStorage, Membership, Node, Snapshot};
+use raft_sim::Cluster;
 
-fn snapshot_msg(term: u64, index: u64, snap_term: u64) -> raft_impl::Message {
+fn snapshot_msg(term: u64, index: u64, snap_term: u64) -> raft_core::Message {
     msg(
         0,
         1,

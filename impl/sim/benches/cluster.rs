@@ -2,11 +2,11 @@
 //! storage and an in-memory network. Reports committed proposals per second with 1, 16 and 256
 //! proposals outstanding, and entries per second replicated to a lagging follower.
 //!
-//! Run: `cargo bench -p raft-impl --bench cluster` (`BENCH_SECONDS` sets the time per figure).
+//! Run: `cargo bench -p raft-sim --bench cluster` (`BENCH_SECONDS` sets the time per figure).
 
 use std::time::{Duration, Instant};
 
-use raft_impl::{Config, MemStorage, Message, Node};
+use raft_core::{Config, MemStorage, Message, Node};
 
 struct Bench {
     nodes: Vec<Node>,
@@ -33,7 +33,7 @@ impl Bench {
         b.nodes[0].timeout();
         b.flush(0);
         b.pump();
-        assert_eq!(b.nodes[0].role(), raft_impl::Role::Leader);
+        assert_eq!(b.nodes[0].role(), raft_core::Role::Leader);
         b
     }
 

@@ -1,10 +1,10 @@
 //! Client sessions: a retried command is applied once (thesis 6.3).
 
-use raft_impl::sim::Cluster;
-use raft_impl::{Command, Outcome, Payload, Sessions};
+use raft_core::{Command, Outcome, Payload, Sessions};
+use raft_sim::Cluster;
 
 /// A counter state machine behind the session table: each command adds its byte.
-fn apply_all(entries: &[raft_impl::Entry]) -> (u64, Vec<Outcome>) {
+fn apply_all(entries: &[raft_core::Entry]) -> (u64, Vec<Outcome>) {
     let mut sessions = Sessions::new();
     let mut counter = 0u64;
     let mut outcomes = Vec::new();

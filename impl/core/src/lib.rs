@@ -11,9 +11,9 @@
 //! [`Config::basic`] switches every extension off; the core then behaves exactly as
 //! `specs/contract.md` describes, event by event and message by message.
 //!
-//! [`sim::Cluster`] runs several nodes in process on [`MemStorage`] and an in-memory network, for
-//! tests, scenario scripts and benchmarks. `wal` and `snapshot_file` are the durable storage the
-//! runtime uses.
+//! [`types`] holds the vocabulary every module shares and imports nothing else of the crate.
+//! Durable storage is the `raft-storage` package; an in-process cluster for tests and benchmarks
+//! is `raft-sim`.
 
 pub mod config;
 pub mod election;
@@ -28,12 +28,9 @@ pub mod ready;
 pub mod replication;
 pub mod rng;
 pub mod session;
-pub mod sim;
 pub mod snapshot;
-pub mod snapshot_file;
 pub mod storage;
 pub mod types;
-pub mod wal;
 
 pub use bytes::Bytes;
 pub use config::Config;

@@ -1,7 +1,7 @@
 //! Linearizable reads by ReadIndex (thesis 6.4).
 
-use raft_impl::sim::Cluster;
-use raft_impl::{Body, Node, ReadState, Role};
+use raft_core::{Body, Node, ReadState, Role};
+use raft_sim::Cluster;
 
 #[test]
 fn a_read_is_released_after_a_quorum_confirms_leadership() {
@@ -105,7 +105,7 @@ fn followers_refuse_reads_and_name_the_leader() {
     let f = (leader + 1) % 3;
     assert_eq!(
         c.with(f, |n| n.read_index(1)).unwrap(),
-        Err(raft_impl::Error::NotLeader {
+        Err(raft_core::Error::NotLeader {
             leader: Some(leader)
         })
     );

@@ -1,16 +1,16 @@
-//! An in-process cluster on in-memory storage and an in-memory network, for tests, scenario
-//! scripts and benchmarks. It follows the Ready contract exactly (persist, then send, then apply,
-//! then advance), optionally sending a leader's AppendEntries before persisting as the contract
-//! allows, and records what every server applied, so safety can be checked after any step. A
-//! server can be made to crash in the middle of its next write.
+//! An in-process cluster of `raft-core` nodes on in-memory storage and an in-memory network, for
+//! tests, scenario scripts and benchmarks (the core's integration tests live in this package). It
+//! follows the Ready contract exactly (persist, then send, then apply, then advance), optionally
+//! sending a leader's AppendEntries before persisting as the contract allows, and records what
+//! every server applied, so safety can be checked after any step. A server can be made to crash in
+//! the middle of its next write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::Config;
-use crate::node::{Node, Role};
-use crate::ready::may_send_before_persisting;
-use crate::storage::MemStorage;
-use crate::types::{Body, Entry, Message, NodeId, Payload, ReadState};
+use raft_core::{
+    may_send_before_persisting, Body, Config, Entry, MemStorage, Message, Node, NodeId, Payload,
+    ReadState, Ready, Role,
+};
 
 /// One server of the simulated cluster: its node, what it persisted, and its state machine (the
 /// list of applied entries, reset from a snapshot's index when one is restored).
@@ -273,7 +273,7 @@ fn post(network: &mut Vec<Message>, cut: &BTreeSet<(NodeId, NodeId)>, m: Message
 /// message in it is backed by storage. A vote grant needs the vote (and its term) stored; a success
 /// reply acknowledging index `i` needs entries up to `i` stored; an AppendEntries needs its
 /// entries and the term it is sent in stored (raft-bugs #3).
-pub fn check_persisted(storage: &MemStorage, ready: &crate::ready::Ready) -> Result<(), String> {
+pub fn check_persisted(storage: &MemStorage, ready: &Ready) -> Result<(), String> {
     let stored_term = |index: u64| {
         if index == storage.snapshot.index {
             return Some(storage.snapshot.term);

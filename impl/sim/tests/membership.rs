@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use raft_impl::sim::Cluster;
-use raft_impl::{Config, Error, Membership, Node, Payload, Role};
+use raft_core::{Config, Error, Membership, Node, Payload, Role};
+use raft_sim::Cluster;
 
 fn full_cluster_with_newcomers(n: u64, extra: &[u64]) -> Cluster {
     let mut c = Cluster::full(n);
@@ -95,13 +95,13 @@ fn one_change_at_a_time_and_only_after_committing_in_the_current_term() {
         Some(Err(Error::ConfigChangeInProgress))
     );
     // A fresh leader that has not committed its no-op yet refuses (raft-bugs #13).
-    let mut b = Node::new(Config::basic(0, 3), &raft_impl::MemStorage::new());
+    let mut b = Node::new(Config::basic(0, 3), &raft_core::MemStorage::new());
     b.timeout();
-    b.step(raft_impl::Message {
+    b.step(raft_core::Message {
         from: 1,
         to: 0,
         term: 1,
-        body: raft_impl::Body::RequestVoteResponse {
+        body: raft_core::Body::RequestVoteResponse {
             granted: true,
             pre_vote: false,
         },
@@ -167,8 +167,8 @@ fn run_isolated(c: &mut Cluster, id: u64, ticks: usize) {
 fn a_configuration_entry_truncated_away_is_no_longer_used() {
     // Thesis 4.1: the latest configuration in the log is in force, committed or not; when a
     // follower's uncommitted configuration entry is overwritten, it reverts to the previous one.
-    use raft_impl::{Body, Entry, Message};
-    let mut f = Node::new(Config::basic(1, 3), &raft_impl::MemStorage::new());
+    use raft_core::{Body, Entry, Message};
+    let mut f = Node::new(Config::basic(1, 3), &raft_core::MemStorage::new());
     let joint = Membership {
         voters: set(&[0, 1, 2, 3]),
         outgoing: set(&[0, 1, 2]),

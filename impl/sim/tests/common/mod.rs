@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: build nodes and messages by hand.
 #![allow(dead_code)]
 
-use raft_impl::{Body, Config, Entry, MemStorage, Message, Node, NodeId, Payload, Ready};
+use raft_core::{Body, Config, Entry, MemStorage, Message, Node, NodeId, Payload, Ready};
 
 /// A fresh basic-mode node `id` of an `n`-server cluster.
 pub fn basic(id: NodeId, n: u64) -> Node {

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use raft_impl::snapshot_file::{self, Snapshot, SnapshotError, SnapshotMeta, SnapshotStore};
+use raft_storage::snapshot_file::{self, Snapshot, SnapshotError, SnapshotMeta, SnapshotStore};
 
 fn snap(index: u64, term: u64, data: &[u8]) -> Snapshot {
     Snapshot {

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use raft_impl::sim::Cluster;
-use raft_impl::{Body, Config, MemStorage, Message, Node, ProgressState, Role};
+use raft_core::{Body, Config, MemStorage, Message, Node, ProgressState, Role};
+use raft_sim::Cluster;
 
 fn cluster(n: u64, tweak: impl Fn(&mut Config)) -> Cluster {
     Cluster::new((0..n).map(|i| {
@@ -146,7 +146,7 @@ fn leadership_transfer_hands_over_to_the_target() {
     c.with(leader, |n| n.transfer_leadership(target).unwrap());
     assert_eq!(
         c.with(leader, |n| n.propose(vec![9])),
-        Some(Err(raft_impl::Error::TransferInProgress)),
+        Some(Err(raft_core::Error::TransferInProgress)),
         "proposals wait while leadership moves"
     );
     c.deliver_all(1000);
@@ -270,7 +270,7 @@ fn leader_with_follower_in_replicate(tweak: impl Fn(&mut Config)) -> Node {
     n
 }
 
-fn appends_to(rd: &raft_impl::Ready, to: u64) -> Vec<usize> {
+fn appends_to(rd: &raft_core::Ready, to: u64) -> Vec<usize> {
     rd.messages
         .iter()
         .filter(|m| m.to == to)

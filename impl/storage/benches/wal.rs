@@ -1,6 +1,6 @@
 //! Storage micro-benchmarks: the disk's fsync latency and the log's append throughput.
 //!
-//! Run with `cargo bench -p raft-impl --bench wal`. The files go to a temporary directory
+//! Run with `cargo bench -p raft-storage --bench wal`. The files go to a temporary directory
 //! under `WAL_BENCH_DIR` (default: the system temp directory); point it at the disk the log
 //! will live on, since fsync cost is a property of the device and filesystem.
 
@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use raft_impl::wal::{Batch, Wal, WalEntry, WalOptions};
+use raft_storage::wal::{Batch, Wal, WalEntry, WalOptions};
 
 const FSYNC_ITERATIONS: usize = 200;
 const ENTRY_BYTES: usize = 256;

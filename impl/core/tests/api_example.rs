@@ -1,6 +1,6 @@
 //! The driving example of specs/impl.md, kept compiling and passing.
 
-use raft_impl::{Config, MemStorage, Message, Node, Role};
+use raft_core::{Config, MemStorage, Message, Node, Role};
 
 fn flush(i: usize, nodes: &mut [Node], stores: &mut [MemStorage], net: &mut Vec<Message>) {
     let rd = nodes[i].ready();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use raft_impl::{Body, Config, MemStorage, Node, Payload, Role};
+use raft_core::{Body, Config, MemStorage, Node, Payload, Role};
 
 // ---------------------------------------------------------------- All servers
 
@@ -490,11 +490,11 @@ fn request_vote_voted_for_is_persisted_before_the_reply_and_survives_restart() {
     assert_eq!(rd.hard_state.map(|h| h.voted_for), Some(Some(0)));
     assert!(!rd.messages.is_empty());
     assert!(
-        raft_impl::sim::check_persisted(&storage, &rd).is_err(),
+        raft_sim::check_persisted(&storage, &rd).is_err(),
         "the grant is not backed by storage until the batch is persisted"
     );
     storage.persist(&rd);
-    assert_eq!(raft_impl::sim::check_persisted(&storage, &rd), Ok(()));
+    assert_eq!(raft_sim::check_persisted(&storage, &rd), Ok(()));
     let mut restarted = Node::new(cfg, &storage);
     assert_eq!((restarted.term(), restarted.voted_for()), (1, Some(0)));
     restarted.step(vote_req(2, 1, 1, 0, 0));
@@ -621,7 +621,7 @@ fn leader_completeness_a_server_missing_a_committed_entry_cannot_be_elected() {
     let mut lagging = basic(2, 3);
     lagging.timeout();
     lagging.timeout(); // a higher term does not help
-    let requests: Vec<raft_impl::Message> = drain(&mut lagging)
+    let requests: Vec<raft_core::Message> = drain(&mut lagging)
         .messages
         .into_iter()
         .filter(|m| m.term == 2)
@@ -691,7 +691,7 @@ fn malformed_messages_are_ignored_without_panicking() {
         2,
         1,
         Body::InstallSnapshot {
-            snapshot: raft_impl::Snapshot {
+            snapshot: raft_core::Snapshot {
                 index: u64::MAX,
                 term: 1,
                 ..Default::default()
