@@ -11,9 +11,13 @@
 //! [`Config::basic`] switches every extension off; the core then behaves exactly as
 //! `specs/contract.md` describes, event by event and message by message.
 //!
-//! [`types`] holds the vocabulary every module shares and imports nothing else of the crate.
-//! Durable storage is the `raft-storage` package; an in-process cluster for tests and benchmarks
-//! is `raft-sim`.
+//! The crate touches no file, socket, clock or thread, and has no `unsafe`: `tests/layout.rs`
+//! fails on an import or a dependency that would. [`types`] holds the vocabulary every module
+//! shares and imports nothing else of the crate, and the modules import each other without a
+//! cycle (`specs/architecture.md` has the graph). Durable storage is the `raft-storage` package;
+//! an in-process cluster for tests and benchmarks is `raft-sim`.
+
+#![forbid(unsafe_code)]
 
 pub mod config;
 pub mod election;
