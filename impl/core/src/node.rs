@@ -289,6 +289,10 @@ impl Node {
                 self.become_follower(m.term, Some(m.from));
                 self.step_follower(m);
             }
+            // A transfer target whose election timer fired before the leader's TimeoutNow came
+            // is pre-voting in the leader's term: the leader's request stands, and the election
+            // starts now (thesis 3.10).
+            Body::TimeoutNow if self.role == Role::PreCandidate => self.handle_timeout_now(m.from),
             _ => {}
         }
     }
@@ -362,8 +366,8 @@ impl Node {
     }
 
     /// Whether a leader has been heard from within the minimum election timeout (check-quorum's
-    /// lease, thesis 4.2.3).
-    pub(crate) fn in_lease(&self) -> bool {
+    /// lease, thesis 4.2.3): vote requests of higher terms are then ignored.
+    pub fn in_lease(&self) -> bool {
         self.cfg.check_quorum
             && self.leader.is_some()
             && self.election_elapsed < self.cfg.election_ticks_min
@@ -388,24 +392,52 @@ impl Node {
     fn tick_leader(&mut self) {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.cfg.election_ticks_min {
-            self.election_elapsed = 0;
-            if self.cfg.check_quorum && !self.quorum_recently_active() {
-                self.become_follower(self.term, None);
+            self.check_quorum();
+            if self.role != Role::Leader {
                 return;
             }
         }
-        // A transfer that has not finished within an election timeout is abandoned, and the
-        // leader takes proposals again (thesis 3.10).
         if let Some((_, ticks)) = &mut self.transfer {
             *ticks += 1;
             if *ticks >= self.cfg.election_ticks_min {
-                self.transfer = None;
+                self.abort_transfer();
             }
         }
         self.heartbeat_elapsed += 1;
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat();
         }
+    }
+
+    // ---- the timer events `tick` is made of, for drivers that keep time themselves ----
+
+    /// An election timeout has passed at a leader (contract `CheckQuorum(i)`): with check-quorum,
+    /// it steps down, staying in its term, unless it heard from a quorum since the previous check
+    /// (thesis 6.2). `tick` runs it every `election_ticks_min` ticks.
+    pub fn check_quorum(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.election_elapsed = 0;
+        if self.cfg.check_quorum && !self.quorum_recently_active() {
+            self.become_follower(self.term, None);
+        }
+    }
+
+    /// The minimum election timeout has passed since this follower last heard from its leader
+    /// (contract `LeaseExpires(i)`): its lease is over and it will consider vote requests again
+    /// (thesis 4.2.3). `tick` gets there by counting; its own election timer keeps running.
+    pub fn expire_lease(&mut self) {
+        if self.role != Role::Leader {
+            self.election_elapsed = self.election_elapsed.max(self.cfg.election_ticks_min);
+        }
+    }
+
+    /// A transfer that has not finished within an election timeout is given up, and the leader
+    /// takes proposals again (thesis 3.10; contract `AbortTransfer(i)`). `tick` runs it once the
+    /// transfer has taken `election_ticks_min` ticks.
+    pub fn abort_transfer(&mut self) {
+        self.transfer = None;
     }
 
     fn quorum_recently_active(&mut self) -> bool {

@@ -34,6 +34,25 @@ pub struct Progress {
 }
 
 impl Progress {
+    // ---- accessors (the conformance abstraction function reads these) ----
+
+    /// Probe state: an AppendEntries is out and unanswered.
+    pub fn probe_sent(&self) -> bool {
+        self.probe_sent
+    }
+    /// Replicate state: the last index of each AppendEntries in flight, oldest first.
+    pub fn inflight(&self) -> impl Iterator<Item = u64> + '_ {
+        self.inflight.iter().map(|&(last, _)| last)
+    }
+    /// Heard from in the current check-quorum period.
+    pub fn recent_active(&self) -> bool {
+        self.recent_active
+    }
+    /// `match_index` moved since the last heartbeat.
+    pub fn recent_progress(&self) -> bool {
+        self.recent_progress
+    }
+
     pub(crate) fn new(next_index: u64) -> Progress {
         Progress {
             match_index: 0,

@@ -282,8 +282,9 @@ impl Node {
                 self.replicate_to(from, false);
             }
         } else {
-            if self.cfg.pipelining && index < pr.match_index {
-                return; // a rejection older than what is known to match
+            if self.cfg.pipelining && index <= pr.match_index {
+                // A rejection of a prevLogIndex known to match answers an older AppendEntries.
+                return;
             }
             let hint_next = match hint.filter(|_| self.cfg.fast_backtrack) {
                 Some(h) => self.backtrack_target(h, index),
