@@ -1,12 +1,16 @@
-//! The events and what each does: Figure 2's "Rules for Servers" and the receiver
-//! implementations of RequestVote and AppendEntries (Raft paper, sections 5.1-5.4 and 8), one
-//! action per input the impl core takes, exactly as specs/contract.md fixes them.
+//! The events and what each does: Figure 2's "Rules for Servers" (Raft paper, sections 5.1-5.4
+//! and 8) and the production protocol's extensions (Ongaro's thesis: pre-vote 9.6,
+//! check-quorum and the leader lease 6.2 and 4.2.3, leadership transfer 3.10, pipelining
+//! 10.2.2, writes in parallel 10.2.1), one action per input the impl core takes, as
+//! specs/contract.md fixes them. An extension's events are offered only when its parameter is
+//! on.
 //!
 //! `RaftModel::step` is the one pure transition function; the checker and the conformance
-//! checker both call it.
+//! checker both call it. It normalises the term first (`deliver`) and then hands each message
+//! to its handler in `election` or `replication`; `persist` holds back what waits for a write.
 
 use crate::bugs::Bug;
-use crate::message::{Body, Entry, Index, Message, Payload, ServerId, Term, Value};
+use crate::message::{Body, Message, ServerId, Term, Value};
 use crate::state::{Role, Server, ServerSet, State};
 use crate::RaftModel;
 use serde::{Deserialize, Serialize};
@@ -14,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// One event, received by the impl core as one input.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Action {
-    /// Election timeout at a server that is not leader (section 5.2).
+    /// Election timeout at a server that is not leader (section 5.2; with pre-vote, thesis 9.6).
     Timeout(ServerId),
     /// The leader sends AppendEntries to every peer (sections 5.2, 5.3).
     Heartbeat(ServerId),
@@ -28,6 +32,19 @@ pub enum Action {
     Duplicate(Message),
     /// Crash and recover: persistent state kept, volatile state lost (Figure 2).
     Restart(ServerId),
+    /// Check-quorum: an election timeout has passed at a leader, which steps down unless it
+    /// heard from a quorum since the previous check (thesis 6.2).
+    CheckQuorum(ServerId),
+    /// Check-quorum: a follower's minimum election timeout has passed since it last heard from
+    /// its leader, before its own election timer fires (thesis 4.2.3).
+    LeaseExpires(ServerId),
+    /// The leader is asked to hand leadership to a peer (thesis 3.10).
+    TransferLeadership(ServerId, ServerId),
+    /// A transfer that has not finished within an election timeout is given up (thesis 3.10).
+    AbortTransfer(ServerId),
+    /// A server's write in progress is done: what it wrote is durable and the messages that
+    /// waited for it go out (thesis 10.2.1).
+    Persist(ServerId),
 }
 
 impl RaftModel {
@@ -41,13 +58,18 @@ impl RaftModel {
         }
     }
 
-    fn has_bug(&self, bug: Bug) -> bool {
+    pub(crate) fn has_bug(&self, bug: Bug) -> bool {
         self.bug == Some(bug)
     }
 
     /// Whether a reply sent in `reply_term` counts at a server in `current_term`: only one of
     /// its own term, or under `stale_bug` one of an earlier term too.
-    fn counts_reply(&self, stale_bug: Bug, reply_term: Term, current_term: Term) -> bool {
+    pub(crate) fn counts_reply(
+        &self,
+        stale_bug: Bug,
+        reply_term: Term,
+        current_term: Term,
+    ) -> bool {
         if self.has_bug(stale_bug) {
             reply_term <= current_term
         } else {
@@ -55,15 +77,28 @@ impl RaftModel {
         }
     }
 
+    /// A server with a write in progress takes no input until `Persist` (the `Ready` contract:
+    /// no acknowledgement may count before the leader's own write is done), except a leader
+    /// under the bug that breaks that rule.
+    pub fn busy(&self, server: &Server) -> bool {
+        server.pending.is_some()
+            && !(server.is_leader() && self.has_bug(Bug::LeaderCountsUnwrittenEntry))
+    }
+
     /// The enabled actions in a fixed order (servers first, then each distinct message).
     /// Fault actions are offered only while their budget lasts.
     pub fn enabled_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let p = &self.params;
         for (id, server) in state.servers.iter().enumerate() {
             let id = id as ServerId;
-            if server.is_leader() {
+            let busy = self.busy(server);
+            if busy {
+            } else if server.is_leader() {
                 actions.push(Action::Heartbeat(id));
-                for v in 0..self.bounds.values {
-                    actions.push(Action::ClientRequest(id, v));
+                if server.transfer.is_none() {
+                    for v in 0..self.bounds.values {
+                        actions.push(Action::ClientRequest(id, v));
+                    }
                 }
             } else {
                 actions.push(Action::Timeout(id));
@@ -71,11 +106,36 @@ impl RaftModel {
             if state.faults.restarts < self.bounds.max_restarts {
                 actions.push(Action::Restart(id));
             }
+            if server.pending.is_some() {
+                actions.push(Action::Persist(id));
+            }
+            if busy {
+                continue;
+            }
+            if server.is_leader() {
+                if p.check_quorum {
+                    actions.push(Action::CheckQuorum(id));
+                }
+                if p.transfer {
+                    match server.transfer {
+                        None => {
+                            for t in peers(self.bounds.servers, id) {
+                                actions.push(Action::TransferLeadership(id, t));
+                            }
+                        }
+                        Some(_) => actions.push(Action::AbortTransfer(id)),
+                    }
+                }
+            } else if server.lease {
+                actions.push(Action::LeaseExpires(id));
+            }
         }
         let drop = state.faults.drops < self.bounds.max_drops;
         let duplicate = state.faults.duplicates < self.bounds.max_duplicates;
         for m in state.network.distinct() {
-            actions.push(Action::Deliver(m.clone()));
+            if !self.busy(&state.servers[m.dst as usize]) {
+                actions.push(Action::Deliver(m.clone()));
+            }
             if drop {
                 actions.push(Action::Drop(m.clone()));
             }
@@ -88,22 +148,43 @@ impl RaftModel {
     /// Whether `action` is enabled in `state` (the precondition of `step`).
     pub fn is_enabled(&self, state: &State, action: &Action) -> bool {
         let server = |id: &ServerId| state.servers.get(*id as usize);
+        let idle = |id: &ServerId| server(id).is_some_and(|s| !self.busy(s));
+        let leader = |id: &ServerId| idle(id) && server(id).is_some_and(Server::is_leader);
         match action {
-            Action::Timeout(i) => server(i).is_some_and(|s| !s.is_leader()),
-            Action::Heartbeat(i) => server(i).is_some_and(Server::is_leader),
+            Action::Timeout(i) => idle(i) && server(i).is_some_and(|s| !s.is_leader()),
+            Action::Heartbeat(i) => leader(i),
             Action::ClientRequest(i, v) => {
-                *v < self.bounds.values && server(i).is_some_and(Server::is_leader)
+                *v < self.bounds.values
+                    && leader(i)
+                    && server(i).is_some_and(|s| s.transfer.is_none())
             }
             Action::Restart(i) => {
                 server(i).is_some() && state.faults.restarts < self.bounds.max_restarts
             }
-            Action::Deliver(m) => state.network.contains(m),
+            Action::Deliver(m) => {
+                state.network.contains(m) && !self.busy(&state.servers[m.dst as usize])
+            }
             Action::Drop(m) => {
                 state.network.contains(m) && state.faults.drops < self.bounds.max_drops
             }
             Action::Duplicate(m) => {
                 state.network.contains(m) && state.faults.duplicates < self.bounds.max_duplicates
             }
+            Action::CheckQuorum(i) => self.params.check_quorum && leader(i),
+            Action::LeaseExpires(i) => {
+                self.params.check_quorum && idle(i) && server(i).is_some_and(|s| s.lease)
+            }
+            Action::TransferLeadership(i, t) => {
+                self.params.transfer
+                    && leader(i)
+                    && server(i).is_some_and(|s| s.transfer.is_none())
+                    && i != t
+                    && server(t).is_some()
+            }
+            Action::AbortTransfer(i) => {
+                self.params.transfer && leader(i) && server(i).is_some_and(|s| s.transfer.is_some())
+            }
+            Action::Persist(i) => server(i).is_some_and(|s| s.pending.is_some()),
         }
     }
 
@@ -127,107 +208,32 @@ impl RaftModel {
                 next.faults.duplicates += 1;
             }
             Action::Restart(i) => self.restart(&mut next, *i),
+            Action::CheckQuorum(i) => self.check_quorum(&mut next, *i),
+            Action::LeaseExpires(i) => next.servers[*i as usize].lease = false,
+            Action::TransferLeadership(i, t) => self.transfer_leadership(&mut next, *i, *t),
+            Action::AbortTransfer(i) => next.servers[*i as usize].transfer = None,
+            Action::Persist(i) => self.persist(&mut next, *i),
+        }
+        if self.params.async_persist {
+            self.hold_for_write(state, &mut next, action);
         }
         record_history(state, &mut next);
         next
     }
 
-    /// Figure 2, Followers and Candidates: on election timeout start an election: increment
-    /// currentTerm, vote for self, send RequestVote to all other servers (section 5.2).
-    fn timeout(&self, state: &mut State, i: ServerId) {
-        let s = &mut state.servers[i as usize];
-        s.current_term += 1;
-        s.role = Role::Candidate;
-        s.voted_for = Some(i);
-        s.votes_granted = ServerSet::default();
-        s.votes_granted.insert(i);
-        s.next_index.clear();
-        s.match_index.clear();
-        let (term, last_log_index, last_log_term) = (s.current_term, s.last_index(), s.last_term());
-        if state.history.restarted.contains(i) {
-            state.history.restarted_rejoined = true;
-        }
-        for dst in peers(self.bounds.servers, i) {
-            state.network.send(Message {
-                term,
-                src: i,
-                dst,
-                body: Body::RequestVote {
-                    last_log_index,
-                    last_log_term,
-                },
-            });
-        }
-        if state.servers[i as usize].votes_granted.len() >= self.quorum() {
-            self.become_leader(state, i);
-        }
-    }
-
-    /// A candidate with votes from a quorum becomes leader (section 5.2), initialises nextIndex
-    /// to its last index + 1 and matchIndex to 0 (Figure 2), and appends a no-op (section 8).
-    fn become_leader(&self, state: &mut State, i: ServerId) {
-        let n = self.bounds.servers as usize;
-        let s = &mut state.servers[i as usize];
-        s.role = Role::Leader;
-        s.votes_granted = ServerSet::default();
-        s.next_index = vec![s.last_index() + 1; n];
-        s.next_index[i as usize] = 0;
-        s.match_index = vec![0; n];
-        if self.params.noop {
-            s.log.push(Entry {
-                term: s.current_term,
-                payload: Payload::Noop,
-            });
-        }
-        let term = s.current_term;
-        state.history.record_election(term, i);
-        self.advance_leader_commit(&mut state.servers[i as usize], i);
-    }
-
-    /// Leaders send AppendEntries from nextIndex to every peer, carrying up to `max_entries`
-    /// entries (sections 5.2, 5.3). Sending does not move nextIndex.
-    fn heartbeat(&self, state: &mut State, i: ServerId) {
-        let s = &state.servers[i as usize];
-        for dst in peers(self.bounds.servers, i) {
-            let next = s.next_index[dst as usize].max(1);
-            let prev_log_index = next - 1;
-            // Only under a bug can nextIndex pass the end of the log; send no entries then.
-            let prev_log_term = s.term_at(prev_log_index).unwrap_or(0);
-            let from = (prev_log_index as usize).min(s.log.len());
-            let to = (from + self.params.max_entries as usize).min(s.log.len());
-            state.network.send(Message {
-                term: s.current_term,
-                src: i,
-                dst,
-                body: Body::AppendEntries {
-                    prev_log_index,
-                    prev_log_term,
-                    entries: s.log[from..to].to_vec(),
-                    leader_commit: s.commit_index,
-                },
-            });
-        }
-    }
-
-    /// Leaders append client commands to their log (section 5.3), then run the commit rule.
-    fn client_request(&self, state: &mut State, i: ServerId, v: Value) {
-        let s = &mut state.servers[i as usize];
-        s.log.push(Entry {
-            term: s.current_term,
-            payload: Payload::Value(v),
-        });
-        self.advance_leader_commit(s, i);
-    }
-
-    /// Crash and recover: currentTerm, votedFor and log survive (Figure 2, persistent state);
-    /// everything else restarts from its initial value.
+    /// Crash and recover: currentTerm, votedFor and log survive (Figure 2, persistent state) as
+    /// far as they were written; everything else restarts from its initial value.
     fn restart(&self, state: &mut State, i: ServerId) {
+        let s = &mut state.servers[i as usize];
+        if self.lose_write(s) {
+            state.history.lost_write = true;
+        }
         let s = &mut state.servers[i as usize];
         s.role = Role::Follower;
         s.commit_index = 0;
         s.votes_granted = ServerSet::default();
-        s.next_index.clear();
-        s.match_index.clear();
+        clear_leader_state(s);
+        s.lease = false;
         if self.has_bug(Bug::ForgetVotedForOnRestart) {
             s.voted_for = None;
         }
@@ -238,22 +244,83 @@ impl RaftModel {
         state.history.restarted.insert(i);
     }
 
+    /// Whether `s` is in its leader lease: with check-quorum, a leader (which counts itself as
+    /// heard from) or a follower that heard from its leader within the minimum election
+    /// timeout (thesis 4.2.3).
+    pub(crate) fn in_lease(&self, s: &Server) -> bool {
+        self.params.check_quorum && (s.is_leader() || (s.role == Role::Follower && s.lease))
+    }
+
     /// The destination handles `m` (already removed from the network).
     fn deliver(&self, state: &mut State, m: &Message) {
         let s = &mut state.servers[m.dst as usize];
+        let term_before = s.current_term;
+        // Thesis 4.2.3: a server that heard from a leader within the minimum election timeout
+        // neither updates its term nor grants its vote on a vote request; an election started
+        // by a leadership transfer is deliberate and passes (thesis 3.10).
+        let leased = m.term > s.current_term
+            && matches!(
+                m.body,
+                Body::RequestVote {
+                    transfer: false,
+                    ..
+                }
+            )
+            && self.in_lease(s);
+        if leased && !self.has_bug(Bug::LeaseIgnored) {
+            return;
+        }
         // Figure 2, All Servers: "If RPC request or response contains term T > currentTerm: set
-        // currentTerm = T, convert to follower" (and the vote is for the old term).
-        if m.term > s.current_term {
+        // currentTerm = T, convert to follower" (and the vote is for the old term). A pre-vote
+        // and a granted pre-vote reply carry a term nobody may be in yet: they change nothing
+        // (thesis 9.6).
+        let keeps_term = matches!(
+            m.body,
+            Body::RequestVote { pre_vote: true, .. }
+                | Body::RequestVoteResponse {
+                    pre_vote: true,
+                    granted: true
+                }
+        );
+        let adopts = !keeps_term || self.has_bug(Bug::PreVoteBumpsTerm);
+        if m.term > s.current_term && adopts {
             s.current_term = m.term;
             s.voted_for = None;
             become_follower(s);
+        }
+        if keeps_term && s.current_term != term_before {
+            state.history.pre_vote_moved_term = true;
+        }
+        if leased && s.current_term != term_before {
+            state.history.lease_broken = true;
+        }
+        // Thesis 6.2: what check-quorum counts is a heartbeat round answered, i.e. an
+        // AppendEntries reply of the leader's term.
+        let s = &state.servers[m.dst as usize];
+        if self.params.check_quorum
+            && s.is_leader()
+            && m.term == s.current_term
+            && matches!(m.body, Body::AppendEntriesResponse { .. })
+        {
+            state.servers[m.dst as usize].heard.insert(m.src);
+            state.history.heard_by(m.dst).insert(m.src);
         }
         match &m.body {
             Body::RequestVote {
                 last_log_index,
                 last_log_term,
+                pre_vote: false,
+                ..
             } => self.handle_request_vote(state, m, *last_log_index, *last_log_term),
-            Body::RequestVoteResponse { granted } => self.handle_vote_response(state, m, *granted),
+            Body::RequestVote {
+                last_log_index,
+                last_log_term,
+                pre_vote: true,
+                ..
+            } => self.handle_pre_vote(state, m, *last_log_index, *last_log_term),
+            Body::RequestVoteResponse { granted, pre_vote } => {
+                self.handle_vote_response(state, m, *granted, *pre_vote)
+            }
             Body::AppendEntries {
                 prev_log_index,
                 prev_log_term,
@@ -267,209 +334,59 @@ impl RaftModel {
                 entries,
                 *leader_commit,
             ),
-            Body::AppendEntriesResponse { success, index } => {
-                self.handle_append_response(state, m, *success, *index)
-            }
-        }
-    }
-
-    /// RequestVote receiver (Figure 2): reply false if term < currentTerm; grant if votedFor is
-    /// null or the candidate, and the candidate's log is at least as up-to-date (section 5.4.1).
-    fn handle_request_vote(
-        &self,
-        state: &mut State,
-        m: &Message,
-        last_log_index: Index,
-        last_log_term: Term,
-    ) {
-        let s = &mut state.servers[m.dst as usize];
-        let granted = m.term >= s.current_term
-            && (s.voted_for.is_none() || s.voted_for == Some(m.src))
-            && self.up_to_date(s, last_log_index, last_log_term);
-        if granted {
-            s.voted_for = Some(m.src);
-            if state.history.restarted.contains(m.dst) {
-                state.history.restarted_rejoined = true;
-            }
-        }
-        let reply = Message {
-            term: s.current_term,
-            src: m.dst,
-            dst: m.src,
-            body: Body::RequestVoteResponse { granted },
-        };
-        state.network.send(reply);
-    }
-
-    /// Section 5.4.1: "If the logs have last entries with different terms, then the log with
-    /// the later term is more up-to-date. If the logs end with the same term, then whichever log
-    /// is longer is more up-to-date."
-    fn up_to_date(&self, s: &Server, last_log_index: Index, last_log_term: Term) -> bool {
-        let (my_index, my_term) = (s.last_index(), s.last_term());
-        match self.bug {
-            Some(Bug::VoteWithoutUpToDateCheck) => true,
-            Some(Bug::UpToDateIndexFirst) => (last_log_index, last_log_term) >= (my_index, my_term),
-            _ => (last_log_term, last_log_index) >= (my_term, my_index),
-        }
-    }
-
-    /// Candidates count grants from the current term; a quorum makes them leader (section 5.2).
-    fn handle_vote_response(&self, state: &mut State, m: &Message, granted: bool) {
-        let s = &mut state.servers[m.dst as usize];
-        let current = self.counts_reply(Bug::CountStaleVotes, m.term, s.current_term);
-        if s.role != Role::Candidate || !current || !granted {
-            return;
-        }
-        s.votes_granted.insert(m.src);
-        if s.votes_granted.len() >= self.quorum() {
-            self.become_leader(state, m.dst);
-        }
-    }
-
-    /// AppendEntries receiver (Figure 2), steps 1-5.
-    fn handle_append_entries(
-        &self,
-        state: &mut State,
-        m: &Message,
-        prev_log_index: Index,
-        prev_log_term: Term,
-        entries: &[Entry],
-        leader_commit: Index,
-    ) {
-        let s = &mut state.servers[m.dst as usize];
-        let reply = |s: &Server, success: bool, index: Index| Message {
-            term: s.current_term,
-            src: m.dst,
-            dst: m.src,
-            body: Body::AppendEntriesResponse { success, index },
-        };
-        // Step 1: reply false if term < currentTerm (section 5.1).
-        if m.term < s.current_term && !self.has_bug(Bug::AcceptStaleTerm) {
-            let r = reply(s, false, prev_log_index);
-            state.network.send(r);
-            return;
-        }
-        // The sender is the leader of this term: a candidate (or, under a bug, a second
-        // leader) returns to follower (section 5.2), keeping its vote for this term.
-        if s.role != Role::Follower {
-            become_follower(s);
-            if self.has_bug(Bug::ClearVoteOnStepDown) {
-                s.voted_for = None;
-            }
-        }
-        // Step 2: reply false if the log has no entry at prevLogIndex whose term matches.
-        if s.term_at(prev_log_index) != Some(prev_log_term) {
-            let r = reply(s, false, prev_log_index);
-            state.network.send(r);
-            return;
-        }
-        // Steps 3 and 4: delete a conflicting entry and all that follow it; append new entries
-        // not already in the log. A matching entry is kept (section 5.3).
-        let mut appended = false;
-        if self.has_bug(Bug::TruncateMatchingEntries) && !entries.is_empty() {
-            s.log.truncate(prev_log_index as usize);
-        }
-        for (j, entry) in entries.iter().enumerate() {
-            let at = prev_log_index as usize + j; // 0-based position of index prev + 1 + j
-            match s.log.get(at) {
-                Some(existing) if existing.term == entry.term => {}
-                Some(_) => {
-                    s.log.truncate(at);
-                    s.log.push(*entry);
-                    appended = true;
-                    state.history.truncated_conflict = true;
-                }
-                None => {
-                    s.log.push(*entry);
-                    appended = true;
-                }
-            }
-        }
-        let last_new = prev_log_index + entries.len() as Index;
-        // Step 5: if leaderCommit > commitIndex, commitIndex = min(leaderCommit, index of last
-        // new entry).
-        if leader_commit > s.commit_index {
-            s.commit_index = if self.has_bug(Bug::CommitWithoutMin) {
-                leader_commit
-            } else {
-                s.commit_index.max(leader_commit.min(last_new))
-            };
-        }
-        if appended && state.history.restarted.contains(m.dst) {
-            state.history.restarted_rejoined = true;
-        }
-        let r = reply(s, true, last_new);
-        state.network.send(r);
-    }
-
-    /// Leaders track matchIndex and nextIndex from replies of their term (Figure 2, Leaders;
-    /// section 5.3). A stale or duplicated reply never moves them the wrong way.
-    fn handle_append_response(&self, state: &mut State, m: &Message, success: bool, index: Index) {
-        let s = &mut state.servers[m.dst as usize];
-        let current = self.counts_reply(Bug::CountStaleAppendReplies, m.term, s.current_term);
-        if !s.is_leader() || !current {
-            return;
-        }
-        let p = m.src as usize;
-        if success {
-            s.match_index[p] = s.match_index[p].max(index);
-            s.next_index[p] = s.next_index[p].max(index + 1);
-            self.advance_leader_commit(s, m.dst);
-        } else {
-            s.next_index[p] = (s.match_index[p] + 1).max(s.next_index[p].min(index));
-        }
-    }
-
-    /// Figure 2, Leaders: "If there exists an N such that N > commitIndex, a majority of
-    /// matchIndex[i] >= N, and log[N].term == currentTerm: set commitIndex = N" (sections 5.3,
-    /// 5.4.2). The leader counts its own last index.
-    fn advance_leader_commit(&self, s: &mut Server, me: ServerId) {
-        let any_term = self.has_bug(Bug::CommitPreviousTerm);
-        for n in (s.commit_index + 1..=s.last_index()).rev() {
-            if !any_term && s.term_at(n) != Some(s.current_term) {
-                continue;
-            }
-            let replicas = (0..self.bounds.servers as usize)
-                .filter(|&p| p == me as usize || s.match_index[p] >= n)
-                .count();
-            if replicas >= self.quorum() {
-                s.commit_index = n;
-                return;
-            }
+            Body::AppendEntriesResponse {
+                success,
+                index,
+                hint,
+            } => self.handle_append_response(state, m, *success, *index, *hint),
+            Body::TimeoutNow => self.handle_timeout_now(state, m),
         }
     }
 }
 
 /// Return to follower, dropping candidate and leader state (Figure 2, All Servers).
-fn become_follower(s: &mut Server) {
+pub(crate) fn become_follower(s: &mut Server) {
     s.role = Role::Follower;
     s.votes_granted = ServerSet::default();
+    s.lease = false;
+    clear_leader_state(s);
+}
+
+/// Drops what only a leader keeps.
+pub(crate) fn clear_leader_state(s: &mut Server) {
     s.next_index.clear();
     s.match_index.clear();
+    s.heard = ServerSet::default();
+    s.transfer = None;
+    s.flow.clear();
 }
 
 /// Every server but `me`, in id order (servers never message themselves).
-fn peers(servers: u8, me: ServerId) -> impl Iterator<Item = ServerId> {
+pub(crate) fn peers(servers: u8, me: ServerId) -> impl Iterator<Item = ServerId> {
     (0..servers).filter(move |&p| p != me)
 }
 
 /// Updates the history variables that compare a state with its successor.
-fn record_history(before: &State, after: &mut State) {
+///
+/// Terms and votes are those stored (`Server::durable`): a write lost in a crash was never
+/// seen by anyone, since what depends on it waits for it.
+pub(crate) fn record_history(before: &State, after: &mut State) {
     for (i, a) in after.servers.iter().enumerate() {
+        let (term, voted_for, _) = a.durable();
         // Section 5.2: "each server will vote for at most one candidate in a given term".
         let cast = &mut after.history.votes_cast[i];
-        match (a.voted_for, *cast) {
-            (Some(c), Some((t, c0))) if t == a.current_term && c0 != c => {
+        match (voted_for, *cast) {
+            (Some(c), Some((t, c0))) if t == term && c0 != c => {
                 after.history.double_vote = true;
-                *cast = Some((a.current_term, c));
+                *cast = Some((term, c));
             }
-            (Some(c), _) => *cast = Some((a.current_term, c)),
-            (None, Some((t, _))) if t != a.current_term => *cast = None,
+            (Some(c), _) => *cast = Some((term, c)),
+            (None, Some((t, _))) if t != term => *cast = None,
             (None, _) => {}
         }
     }
     for (b, a) in before.servers.iter().zip(&after.servers) {
-        if a.current_term < b.current_term {
+        if a.durable().0 < b.durable().0 {
             after.history.term_decreased = true;
         }
         // Leader Append-Only (section 5.3): while a server stays leader of one term, its new log
@@ -503,6 +420,7 @@ fn record_history(before: &State, after: &mut State) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::{Entry, Payload};
     use crate::properties::leader_append_only;
 
     /// No bug flag makes a leader rewrite its own log, so this shows directly that the step

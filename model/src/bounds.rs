@@ -1,5 +1,4 @@
-//! The bounds that keep the state space finite, and the two protocol parameters the impl shares
-//! (entries per AppendEntries, no-op on election; Raft paper section 5.3 and section 8).
+//! The bounds that keep the state space finite.
 //!
 //! Bounds are checked on states (`within_boundary`), never as a depth limit: a state outside
 //! the bounds is not explored, every state inside is.
@@ -62,34 +61,6 @@ impl Bounds {
                 "--servers must be between 1 and 8 (got {})",
                 self.servers
             ));
-        }
-        Ok(())
-    }
-}
-
-/// The protocol parameters the impl has too.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Params {
-    /// The most entries one AppendEntries carries (section 5.3 allows any number; the
-    /// contract's basic mode sends 1).
-    pub max_entries: u8,
-    /// Whether a new leader appends a no-op entry in its term (section 8).
-    pub noop: bool,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            max_entries: 1,
-            noop: true,
-        }
-    }
-}
-
-impl Params {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_entries == 0 {
-            return Err("--max-entries must be at least 1".to_string());
         }
         Ok(())
     }

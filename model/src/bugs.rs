@@ -2,11 +2,13 @@
 //! so that the checker can show which property of Figure 3 it breaks (Raft paper, sections
 //! 5.2-5.4 and Figure 8; the catalogue in specs/bugs.md gives a source for each).
 
-use crate::bounds::{Bounds, Params};
+use crate::bounds::Bounds;
 use crate::properties::{
-    COMMIT_WITHIN_LOG, ELECTION_SAFETY, LEADER_COMPLETENESS, ONE_VOTE_PER_TERM,
-    STATE_MACHINE_SAFETY,
+    CHECK_QUORUM_HEARD, COMMIT_WITHIN_LOG, ELECTION_SAFETY, FLOW_WINDOW, LEADER_COMPLETENESS,
+    LEASE_KEEPS_TERM, MATCH_WITHIN_FOLLOWER, ONE_VOTE_PER_TERM, PRE_VOTE_KEEPS_TERMS,
+    PRE_VOTE_UP_TO_DATE, REJECTION_LOWERS_NEXT, STATE_MACHINE_SAFETY, TIMEOUT_NOW_CAUGHT_UP,
 };
+use crate::protocol::{Params, Protocol};
 use serde::{Deserialize, Serialize};
 
 /// One known mistake. `None` in the model config means the protocol as in Figure 2.
@@ -49,10 +51,31 @@ pub enum Bug {
     AcceptStaleTerm,
     /// A quorum is n/2 servers instead of n/2 + 1.
     QuorumOffByOne,
+    /// Pre-vote: a server takes the higher term of a pre-vote request or grant.
+    PreVoteBumpsTerm,
+    /// Pre-vote: granted without the "at least as up-to-date" check.
+    PreVoteWithoutUpToDateCheck,
+    /// Check-quorum: a server in its leader lease still takes a vote request's higher term.
+    LeaseIgnored,
+    /// Check-quorum: an AppendEntries reply from an earlier term counts as heard from.
+    CheckQuorumCountsStaleReply,
+    /// Fast backtracking: the leader jumps one past the hint, without the bound by the rejected
+    /// index.
+    BacktrackPastConflict,
+    /// Pipelining: matchIndex advanced when AppendEntries is sent, not when it is acknowledged.
+    MatchOnSend,
+    /// Pipelining: a rejection lowers nextIndex but the follower stays pipelined, its window
+    /// kept.
+    NoProbeAfterRejection,
+    /// Asynchronous persistence: a leader takes acknowledgements while its own write is in
+    /// progress, so a quorum can include an entry it has not stored.
+    LeaderCountsUnwrittenEntry,
+    /// Leadership transfer: TimeoutNow sent before the target holds the leader's whole log.
+    TimeoutNowToLaggingTarget,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 21] = [
         Bug::CommitPreviousTerm,
         Bug::VoteWithoutUpToDateCheck,
         Bug::UpToDateIndexFirst,
@@ -65,6 +88,15 @@ impl Bug {
         Bug::CommitWithoutMin,
         Bug::AcceptStaleTerm,
         Bug::QuorumOffByOne,
+        Bug::PreVoteBumpsTerm,
+        Bug::PreVoteWithoutUpToDateCheck,
+        Bug::LeaseIgnored,
+        Bug::CheckQuorumCountsStaleReply,
+        Bug::BacktrackPastConflict,
+        Bug::MatchOnSend,
+        Bug::NoProbeAfterRejection,
+        Bug::LeaderCountsUnwrittenEntry,
+        Bug::TimeoutNowToLaggingTarget,
     ];
 
     /// The flag as typed on the command line.
@@ -82,6 +114,15 @@ impl Bug {
             Bug::CommitWithoutMin => "commit-without-min",
             Bug::AcceptStaleTerm => "accept-stale-term",
             Bug::QuorumOffByOne => "quorum-off-by-one",
+            Bug::PreVoteBumpsTerm => "pre-vote-bumps-term",
+            Bug::PreVoteWithoutUpToDateCheck => "pre-vote-without-up-to-date-check",
+            Bug::LeaseIgnored => "lease-ignored",
+            Bug::CheckQuorumCountsStaleReply => "check-quorum-counts-stale-reply",
+            Bug::BacktrackPastConflict => "backtrack-past-conflict",
+            Bug::MatchOnSend => "match-on-send",
+            Bug::NoProbeAfterRejection => "no-probe-after-rejection",
+            Bug::LeaderCountsUnwrittenEntry => "leader-counts-unwritten-entry",
+            Bug::TimeoutNowToLaggingTarget => "timeout-now-to-lagging-target",
         }
     }
 
@@ -118,6 +159,31 @@ impl Bug {
             }
             Bug::AcceptStaleTerm => "an AppendEntries from a stale term is accepted",
             Bug::QuorumOffByOne => "a quorum is n/2 servers instead of n/2 + 1",
+            Bug::PreVoteBumpsTerm => {
+                "a pre-vote request or grant makes its receiver take the higher term it carries"
+            }
+            Bug::PreVoteWithoutUpToDateCheck => {
+                "a pre-vote is granted without checking that the candidate's log is at least as up-to-date"
+            }
+            Bug::LeaseIgnored => {
+                "a server that heard from its leader within the election timeout still takes the higher term of a vote request"
+            }
+            Bug::CheckQuorumCountsStaleReply => {
+                "check-quorum counts an AppendEntries reply from an earlier term as hearing from the follower"
+            }
+            Bug::BacktrackPastConflict => {
+                "the leader sets nextIndex one past the conflict hint, not bounded by the rejected index"
+            }
+            Bug::MatchOnSend => "matchIndex is advanced when AppendEntries is sent, not when it is acknowledged",
+            Bug::NoProbeAfterRejection => {
+                "after a rejection the leader lowers nextIndex but keeps pipelining, with its in-flight window"
+            }
+            Bug::LeaderCountsUnwrittenEntry => {
+                "a leader takes acknowledgements before its own write is done, counting an entry it has not stored"
+            }
+            Bug::TimeoutNowToLaggingTarget => {
+                "TimeoutNow is sent before the transfer target holds the leader's whole log"
+            }
         }
     }
 
@@ -139,6 +205,15 @@ impl Bug {
             Bug::CommitWithoutMin => COMMIT_WITHIN_LOG,
             Bug::AcceptStaleTerm => STATE_MACHINE_SAFETY,
             Bug::QuorumOffByOne => ELECTION_SAFETY,
+            Bug::PreVoteBumpsTerm => PRE_VOTE_KEEPS_TERMS,
+            Bug::PreVoteWithoutUpToDateCheck => PRE_VOTE_UP_TO_DATE,
+            Bug::LeaseIgnored => LEASE_KEEPS_TERM,
+            Bug::CheckQuorumCountsStaleReply => CHECK_QUORUM_HEARD,
+            Bug::BacktrackPastConflict => REJECTION_LOWERS_NEXT,
+            Bug::MatchOnSend => MATCH_WITHIN_FOLLOWER,
+            Bug::NoProbeAfterRejection => FLOW_WINDOW,
+            Bug::LeaderCountsUnwrittenEntry => LEADER_COMPLETENESS,
+            Bug::TimeoutNowToLaggingTarget => TIMEOUT_NOW_CAUGHT_UP,
         }
     }
 
@@ -181,6 +256,15 @@ impl Bug {
             Bug::CommitWithoutMin => (2, 2, 2, 0, 1, 0),
             Bug::AcceptStaleTerm => (3, 2, 3, 0, 0, 0),
             Bug::QuorumOffByOne => (1, 1, 2, 0, 1, 0),
+            Bug::PreVoteBumpsTerm => (1, 0, 2, 0, 0, 0),
+            Bug::PreVoteWithoutUpToDateCheck => (2, 1, 3, 0, 0, 0),
+            Bug::LeaseIgnored => (2, 1, 2, 0, 0, 0),
+            Bug::CheckQuorumCountsStaleReply => (2, 0, 3, 0, 1, 0),
+            Bug::BacktrackPastConflict => (3, 2, 2, 0, 0, 0),
+            Bug::MatchOnSend => (1, 2, 2, 0, 1, 0),
+            Bug::NoProbeAfterRejection => (1, 3, 3, 0, 0, 0),
+            Bug::LeaderCountsUnwrittenEntry => (2, 2, 2, 1, 0, 0),
+            Bug::TimeoutNowToLaggingTarget => (1, 1, 2, 0, 0, 0),
         };
         Bounds {
             servers: 3,
@@ -194,16 +278,36 @@ impl Bug {
         }
     }
 
+    /// The protocol the flag belongs to: its mistake is in that profile's extension.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Bug::PreVoteBumpsTerm | Bug::PreVoteWithoutUpToDateCheck => Protocol::PreVote,
+            Bug::LeaseIgnored | Bug::CheckQuorumCountsStaleReply => Protocol::CheckQuorum,
+            Bug::BacktrackPastConflict => Protocol::FastBacktrack,
+            Bug::MatchOnSend | Bug::NoProbeAfterRejection => Protocol::Pipelining,
+            Bug::LeaderCountsUnwrittenEntry => Protocol::Persistence,
+            Bug::TimeoutNowToLaggingTarget => Protocol::Transfer,
+            _ => Protocol::Basic,
+        }
+    }
+
     pub fn params(self) -> Params {
+        let params = self.protocol().params();
         match self {
             // With the no-op, the AppendEntries that makes the candidate step down carries an
             // entry, and the old RequestVote then fails the up-to-date check: the second vote
             // needs a leader with an empty log.
             Bug::ClearVoteOnStepDown => Params {
                 noop: false,
-                ..Params::default()
+                ..params
             },
-            _ => Params::default(),
+            // Without entries the state space is small enough to show the stale reply, which
+            // needs a second election while it is in flight.
+            Bug::CheckQuorumCountsStaleReply => Params {
+                noop: false,
+                ..params
+            },
+            _ => params,
         }
     }
 
@@ -228,6 +332,23 @@ impl Bug {
             Bug::CommitWithoutMin => "Raft paper Figure 2 step 5; copycat #265; scylladb #9965",
             Bug::AcceptStaleTerm => "Raft paper Figure 2 AppendEntries step 1",
             Bug::QuorumOffByOne => "classic off-by-one; Raft paper section 5.2 (majority)",
+            Bug::PreVoteBumpsTerm => "Raft thesis 9.6 (a pre-vote changes no term)",
+            Bug::PreVoteWithoutUpToDateCheck => "Raft thesis 9.6; etcd #8501 (pre-vote disruption)",
+            Bug::LeaseIgnored => "Raft thesis 4.2.3 (disruptive servers); etcd #8501",
+            Bug::CheckQuorumCountsStaleReply => {
+                "Raft thesis 6.2; raft-bugs #9 (stale replies counted)"
+            }
+            Bug::BacktrackPastConflict => {
+                "Raft paper end of section 5.3; etcd `Progress.MaybeDecrTo`"
+            }
+            Bug::MatchOnSend => "Raft paper Figure 2 (matchIndex: known replicated); raft-bugs #9",
+            Bug::NoProbeAfterRejection => "Raft thesis 10.2.2 (pipelining falls back on failure)",
+            Bug::LeaderCountsUnwrittenEntry => {
+                "Raft thesis 10.2.1; raft-bugs #20 (etcd async storage writes)"
+            }
+            Bug::TimeoutNowToLaggingTarget => {
+                "Raft thesis 3.10 (transfer waits for the target to catch up)"
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The model's command-line flags (bounds, parameters, bug flag), shared by `raft-model` and the
 //! conformance checker so that both read a configuration the same way.
 
-use crate::{Bounds, Bug, Params, RaftModel};
+use crate::{Bounds, Bug, Params, Protocol, RaftModel};
 use clap::Args;
 
 /// The model: bounds, parameters and a bug flag. Without a value a bound takes the default,
@@ -35,21 +35,58 @@ pub struct ModelArgs {
     /// Whether a new leader appends a no-op entry.
     #[arg(long, value_name = "BOOL")]
     pub noop: Option<bool>,
+    /// The protocol profile: `basic` (paper 5.1-5.4 and 8), one extension alone, or
+    /// `production` (every extension, as the impl's Config::new). The flags below override it.
+    #[arg(long, value_name = "PROFILE")]
+    pub protocol: Option<Protocol>,
+    /// Pre-vote before elections (thesis 9.6).
+    #[arg(long, value_name = "BOOL")]
+    pub pre_vote: Option<bool>,
+    /// Check-quorum and the leader lease (thesis 6.2, 4.2.3).
+    #[arg(long, value_name = "BOOL")]
+    pub check_quorum: Option<bool>,
+    /// Conflict hints on rejections (paper 5.3).
+    #[arg(long, value_name = "BOOL")]
+    pub fast_backtrack: Option<bool>,
+    /// Pipelining window: AppendEntries with entries in flight per follower (0: off).
+    #[arg(long, value_name = "N")]
+    pub max_inflight: Option<u8>,
+    /// AppendEntries on election, proposal, acknowledgement and commit.
+    #[arg(long, value_name = "BOOL")]
+    pub eager: Option<bool>,
+    /// Leadership transfer (thesis 3.10).
+    #[arg(long, value_name = "BOOL")]
+    pub transfer: Option<bool>,
+    /// Writes become durable in their own Persist event (thesis 10.2.1).
+    #[arg(long, value_name = "BOOL")]
+    pub async_persist: Option<bool>,
 }
 
 impl ModelArgs {
-    /// The model these flags describe, over the default bounds.
+    /// The model these flags describe, over the default bounds of its profile (`--protocol`'s
+    /// bounds, or the basic defaults).
     pub fn model(&self) -> Result<RaftModel, String> {
-        self.model_from(Bounds::default())
+        self.model_from(self.profile_bounds())
+    }
+
+    /// The bounds a check of this profile uses when none are given.
+    pub fn profile_bounds(&self) -> Bounds {
+        self.protocol.map_or_else(Bounds::default, Protocol::bounds)
     }
 
     /// The model these flags describe, over `base` where no bound is given (the bug flag's
     /// bounds when `--bug` is given); a clear message when the result makes no sense.
     pub fn model_from(&self, base: Bounds) -> Result<RaftModel, String> {
-        let (base_bounds, base_params) = match self.bug {
+        let (base_bounds, mut base_params) = match self.bug {
             Some(bug) => (bug.bounds(), bug.params()),
             None => (base, Params::default()),
         };
+        if let Some(protocol) = self.protocol {
+            base_params = Params {
+                noop: base_params.noop,
+                ..protocol.params()
+            };
+        }
         let bounds = Bounds {
             servers: self.servers.unwrap_or(base_bounds.servers),
             max_term: self.max_term.unwrap_or(base_bounds.max_term),
@@ -60,9 +97,17 @@ impl ModelArgs {
             max_drops: self.max_drops.unwrap_or(base_bounds.max_drops),
             max_duplicates: self.max_duplicates.unwrap_or(base_bounds.max_duplicates),
         };
+        let b = base_params;
         let params = Params {
-            max_entries: self.max_entries.unwrap_or(base_params.max_entries),
-            noop: self.noop.unwrap_or(base_params.noop),
+            max_entries: self.max_entries.unwrap_or(b.max_entries),
+            noop: self.noop.unwrap_or(b.noop),
+            pre_vote: self.pre_vote.unwrap_or(b.pre_vote),
+            check_quorum: self.check_quorum.unwrap_or(b.check_quorum),
+            fast_backtrack: self.fast_backtrack.unwrap_or(b.fast_backtrack),
+            max_inflight: self.max_inflight.unwrap_or(b.max_inflight),
+            eager: self.eager.unwrap_or(b.eager),
+            transfer: self.transfer.unwrap_or(b.transfer),
+            async_persist: self.async_persist.unwrap_or(b.async_persist),
         };
         let model = RaftModel {
             bounds,

@@ -10,19 +10,24 @@ pub mod bounds;
 pub mod bugs;
 pub mod check;
 pub mod cli;
+mod election;
 pub mod inline;
 pub mod message;
 pub mod minimise;
+mod persist;
 pub mod properties;
+pub mod protocol;
+mod replication;
 pub mod state;
 pub mod svg;
 pub mod symmetry;
 
 pub use actions::Action;
-pub use bounds::{Bounds, Params};
+pub use bounds::Bounds;
 pub use bugs::Bug;
-pub use message::{Body, Entry, Index, Message, Network, Payload, ServerId, Term, Value};
-pub use state::{Committed, Faults, History, Role, Server, ServerSet, State};
+pub use message::{Body, Entry, Hint, Index, Message, Network, Payload, ServerId, Term, Value};
+pub use protocol::{Params, Protocol};
+pub use state::{Committed, Faults, Flow, History, Pending, Role, Server, ServerSet, State};
 
 use serde::{Deserialize, Serialize};
 use stateright::{Model, Path, Property};
@@ -81,7 +86,7 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all()
+        properties::all(&self.params)
     }
 
     fn within_boundary(&self, state: &State) -> bool {

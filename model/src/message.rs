@@ -1,5 +1,9 @@
 //! Log entries, the four messages of Figure 2 (RequestVote and AppendEntries, each with its
-//! reply) and the network that carries them (Raft paper, sections 5.1-5.3 and Figure 2).
+//! reply) and the network that carries them (Raft paper, sections 5.1-5.3 and Figure 2), with
+//! the extensions the production protocol adds to them: pre-votes (thesis 9.6), the
+//! leadership-transfer flag and TimeoutNow (thesis 3.10), and the conflict hint of fast
+//! backtracking (end of paper section 5.3). In the basic protocol the extra fields keep their
+//! default values and are left out of the JSON form.
 //!
 //! Section 5.1: servers "communicate using remote procedure calls"; RPCs may be lost, delayed,
 //! reordered and retried. The model therefore treats every request and every reply as one
@@ -33,15 +37,37 @@ pub struct Entry {
     pub payload: Payload,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The hint a follower attaches to a rejected AppendEntries under fast backtracking (end of
+/// paper section 5.3): "the term of the conflicting entry and the first index it stores for that
+/// term"; with no entry at prevLogIndex, no term and the index just past its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Hint {
+    pub conflict_term: Option<Term>,
+    pub conflict_index: Index,
+}
+
 /// The kind-specific fields of a message (Figure 2, "RequestVote RPC" and "AppendEntries RPC").
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Body {
+    /// With `pre_vote`, a pre-vote (thesis 9.6): it carries the term the sender would campaign
+    /// in and changes nothing at the receiver. With `transfer`, the election was started by a
+    /// leadership transfer and passes the receiver's leader lease (thesis 3.10, 4.2.3).
     RequestVote {
         last_log_index: Index,
         last_log_term: Term,
+        #[serde(default, skip_serializing_if = "is_false")]
+        pre_vote: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        transfer: bool,
     },
     RequestVoteResponse {
         granted: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        pre_vote: bool,
     },
     AppendEntries {
         prev_log_index: Index,
@@ -54,7 +80,12 @@ pub enum Body {
     AppendEntriesResponse {
         success: bool,
         index: Index,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<Hint>,
     },
+    /// Leadership transfer: the leader tells its caught-up target to start an election at once
+    /// (thesis 3.10).
+    TimeoutNow,
 }
 
 /// One message in flight. Every message carries the sender's term (Figure 2, "All Servers").
@@ -71,7 +102,7 @@ impl Filler for Message {
         term: 0,
         src: 0,
         dst: 0,
-        body: Body::RequestVoteResponse { granted: false },
+        body: Body::TimeoutNow,
     };
 }
 
@@ -124,6 +155,28 @@ impl Network {
             .enumerate()
             .filter(|(at, m)| *at == 0 || self.0[at - 1] != **m)
             .map(|(_, m)| m)
+    }
+
+    /// The copies a step added: `self` less (`before` less `removed`, the copy the step took
+    /// out), as multisets.
+    pub fn added_since(&self, before: &Network, removed: Option<&Message>) -> Vec<Message> {
+        let mut old: Vec<&Message> = before.messages().iter().collect();
+        if let Some(m) = removed {
+            if let Some(at) = old.iter().position(|o| *o == m) {
+                old.remove(at);
+            }
+        }
+        // Both lists are sorted: walk them side by side.
+        let mut k = 0;
+        let mut added = Vec::new();
+        for m in self.messages() {
+            if old.get(k) == Some(&m) {
+                k += 1;
+            } else {
+                added.push(m.clone());
+            }
+        }
+        added
     }
 
     /// Rebuilds a network from any list of messages (used when renaming servers).

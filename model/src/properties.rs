@@ -1,8 +1,12 @@
-//! The properties: the five guarantees of Figure 3 (Raft paper, sections 5.2-5.4), two cheap
-//! structural invariants, and `sometimes` twins that show the `always` properties are not
-//! vacuous (each twin reaches the situation its property is about).
+//! The properties: the five guarantees of Figure 3 (Raft paper, sections 5.2-5.4), cheap
+//! structural invariants, the guarantees each production extension gives (Ongaro's thesis),
+//! and `sometimes` twins that show the `always` properties are not vacuous (each twin reaches
+//! the situation its property is about). `all` lists the ones the protocol's parameters make
+//! meaningful.
 
-use crate::state::State;
+use crate::message::Body;
+use crate::protocol::Params;
+use crate::state::{Role, State};
 use crate::RaftModel;
 use stateright::Property;
 
@@ -18,6 +22,21 @@ pub const STATE_MACHINE_SAFETY: &str =
 pub const COMMIT_WITHIN_LOG: &str = "commitIndex never exceeds the last log index";
 pub const TERM_MONOTONIC: &str = "a server's term never decreases";
 pub const ONE_VOTE_PER_TERM: &str = "a server votes for at most one candidate per term";
+pub const MATCH_WITHIN_FOLLOWER: &str =
+    "a leader's matchIndex for a follower in its term never exceeds what that follower has stored of the leader's log";
+pub const PRE_VOTE_KEEPS_TERMS: &str = "a pre-vote changes no server's term (thesis 9.6)";
+pub const PRE_VOTE_UP_TO_DATE: &str =
+    "a pre-vote is granted only to a log at least as up-to-date as the voter's (thesis 9.6)";
+pub const LEASE_KEEPS_TERM: &str =
+    "a server in its leader lease keeps its term on a vote request (thesis 4.2.3)";
+pub const CHECK_QUORUM_HEARD: &str =
+    "a leader stays leader at CheckQuorum only if it heard from a quorum in its term since the last check (thesis 6.2)";
+pub const REJECTION_LOWERS_NEXT: &str =
+    "a rejection of prevLogIndex k leaves nextIndex at most k, so backtracking ends (paper 5.3)";
+pub const FLOW_WINDOW: &str =
+    "a follower's in-flight AppendEntries lie between its matchIndex and nextIndex (thesis 10.2.2)";
+pub const TIMEOUT_NOW_CAUGHT_UP: &str =
+    "TimeoutNow goes only to a server that holds the leader's whole log (thesis 3.10)";
 
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry is committed";
@@ -25,10 +44,24 @@ pub const LATER_LEADER_AFTER_COMMIT: &str =
     "a second leader is elected in a later term after an entry was committed";
 pub const FOLLOWER_TRUNCATES: &str = "a follower truncates a conflicting suffix";
 pub const RESTARTED_REJOINS: &str = "a restarted server later votes or appends";
+pub const PRE_VOTE_GRANTED: &str = "a pre-vote is granted";
+pub const PRE_VOTE_REFUSED: &str =
+    "a pre-vote is refused while no server has moved to the term it asked for";
+pub const LEASE_MEETS_VOTE: &str = "a vote request of a higher term reaches a server in its lease";
+pub const CHECK_QUORUM_STEPS_DOWN: &str = "a leader steps down at CheckQuorum";
+pub const CHECK_QUORUM_PASSES: &str =
+    "a leader has heard from a quorum, so it stays at CheckQuorum";
+pub const BACKTRACK_JUMPS: &str = "a conflict hint moves nextIndex down by more than one";
+pub const PIPELINED: &str = "two AppendEntries with entries are in flight to one follower";
+pub const PROBED_AGAIN: &str = "a follower being replicated to is probed again after a rejection";
+pub const TIMEOUT_NOW_SENT: &str = "a leader sends TimeoutNow";
+pub const TRANSFER_WON: &str = "the target of a leadership transfer wins the election it starts";
+pub const EARLY_APPEND: &str = "a leader's AppendEntries go out before its own write is done";
+pub const LOST_WRITE: &str = "a crash loses a write in progress";
 
-/// All properties, `always` first.
-pub fn all() -> Vec<Property<RaftModel>> {
-    vec![
+/// The properties of a protocol, `always` first, then the `sometimes` twins.
+pub fn all(params: &Params) -> Vec<Property<RaftModel>> {
+    let mut always = vec![
         Property::always(ELECTION_SAFETY, |_, s| election_safety(s)),
         Property::always(LEADER_APPEND_ONLY, |_, s| leader_append_only(s)),
         Property::always(LOG_MATCHING, |_, s| log_matching(s)),
@@ -37,6 +70,9 @@ pub fn all() -> Vec<Property<RaftModel>> {
         Property::always(COMMIT_WITHIN_LOG, |_, s| commit_within_log(s)),
         Property::always(TERM_MONOTONIC, |_, s: &State| !s.history.term_decreased),
         Property::always(ONE_VOTE_PER_TERM, |_, s: &State| !s.history.double_vote),
+        Property::always(MATCH_WITHIN_FOLLOWER, |_, s| match_within_follower(s)),
+    ];
+    let mut sometimes = vec![
         Property::sometimes(LEADER_ELECTED, |_, s: &State| s.leaders().next().is_some()),
         Property::sometimes(ENTRY_COMMITTED, |_, s: &State| {
             !s.history.committed.is_empty()
@@ -50,7 +86,90 @@ pub fn all() -> Vec<Property<RaftModel>> {
         Property::sometimes(RESTARTED_REJOINS, |_, s: &State| {
             s.history.restarted_rejoined
         }),
-    ]
+    ];
+    if params.pre_vote {
+        always.push(Property::always(PRE_VOTE_KEEPS_TERMS, |_, s: &State| {
+            !s.history.pre_vote_moved_term
+        }));
+        always.push(Property::always(PRE_VOTE_UP_TO_DATE, |_, s: &State| {
+            !s.history.pre_vote_behind_granted
+        }));
+        sometimes.push(Property::sometimes(PRE_VOTE_GRANTED, |_, s: &State| {
+            s.network.messages().iter().any(|m| {
+                matches!(
+                    m.body,
+                    Body::RequestVoteResponse {
+                        granted: true,
+                        pre_vote: true
+                    }
+                )
+            })
+        }));
+        sometimes.push(Property::sometimes(PRE_VOTE_REFUSED, |_, s| {
+            pre_vote_refused(s)
+        }));
+    }
+    if params.check_quorum {
+        always.push(Property::always(LEASE_KEEPS_TERM, |_, s: &State| {
+            !s.history.lease_broken
+        }));
+        always.push(Property::always(CHECK_QUORUM_HEARD, |_, s: &State| {
+            !s.history.check_quorum_unheard
+        }));
+        sometimes.push(Property::sometimes(LEASE_MEETS_VOTE, |_, s| {
+            lease_meets_vote(s)
+        }));
+        sometimes.push(Property::sometimes(CHECK_QUORUM_STEPS_DOWN, |_, s| {
+            deposed_in_own_term(s)
+        }));
+        // CheckQuorum is enabled at every leader, so a leader that has heard from a quorum
+        // is one that stays at the check.
+        sometimes.push(Property::sometimes(
+            CHECK_QUORUM_PASSES,
+            |m: &RaftModel, s: &State| s.leaders().any(|(_, l)| l.heard.len() + 1 >= m.quorum()),
+        ));
+    }
+    if params.fast_backtrack || params.pipelining() {
+        always.push(Property::always(REJECTION_LOWERS_NEXT, |_, s: &State| {
+            !s.history.backtrack_stalled
+        }));
+    }
+    if params.fast_backtrack {
+        sometimes.push(Property::sometimes(BACKTRACK_JUMPS, |_, s: &State| {
+            s.history.backtrack_jumped
+        }));
+    }
+    if params.pipelining() {
+        always.push(Property::always(FLOW_WINDOW, |_, s| flow_window(s)));
+        sometimes.push(Property::sometimes(PIPELINED, |_, s| pipelined(s)));
+        sometimes.push(Property::sometimes(PROBED_AGAIN, |_, s: &State| {
+            s.history.probed_again
+        }));
+    }
+    if params.transfer {
+        always.push(Property::always(TIMEOUT_NOW_CAUGHT_UP, |_, s: &State| {
+            !s.history.timeout_now_to_lagging
+        }));
+        sometimes.push(Property::sometimes(TIMEOUT_NOW_SENT, |_, s: &State| {
+            s.network
+                .messages()
+                .iter()
+                .any(|m| m.body == Body::TimeoutNow)
+        }));
+        sometimes.push(Property::sometimes(TRANSFER_WON, |_, s: &State| {
+            s.history.transfer_won
+        }));
+    }
+    if params.async_persist {
+        sometimes.push(Property::sometimes(LOST_WRITE, |_, s: &State| {
+            s.history.lost_write
+        }));
+        if params.eager {
+            sometimes.push(Property::sometimes(EARLY_APPEND, |_, s| early_append(s)));
+        }
+    }
+    always.extend(sometimes);
+    always
 }
 
 /// "At most one leader can be elected in a given term" (section 5.2). `elected` holds every
@@ -120,6 +239,108 @@ pub fn later_leader_after_commit(s: &State) -> bool {
             .committed
             .iter()
             .any(|c| c.term < leader.current_term)
+    })
+}
+
+/// Figure 2: matchIndex is the "index of highest log entry known to be replicated on server".
+/// While the follower is still in the leader's term, its stored log (durable, with
+/// asynchronous persistence) holds the leader's log up to it.
+pub fn match_within_follower(s: &State) -> bool {
+    s.leaders().all(|(l, leader)| {
+        leader.match_index.iter().enumerate().all(|(p, &k)| {
+            let f = &s.servers[p];
+            if p == l as usize || f.current_term != leader.current_term || k == 0 {
+                return true;
+            }
+            let (_, _, stored) = f.durable();
+            let k = k as usize;
+            stored.len() >= k && leader.log.len() >= k && stored[..k] == leader.log[..k]
+        })
+    })
+}
+
+/// A refused pre-vote reply is in flight to a pre-candidate whose proposed term nobody holds.
+fn pre_vote_refused(s: &State) -> bool {
+    s.network.messages().iter().any(|m| {
+        matches!(
+            m.body,
+            Body::RequestVoteResponse {
+                granted: false,
+                pre_vote: true
+            }
+        ) && {
+            let c = &s.servers[m.dst as usize];
+            c.role == Role::PreCandidate
+                && s.servers.iter().all(|sv| sv.current_term <= c.current_term)
+        }
+    })
+}
+
+/// A higher-term vote request (not a transfer's) is in flight to a server in its lease.
+fn lease_meets_vote(s: &State) -> bool {
+    s.network.messages().iter().any(|m| {
+        let d = &s.servers[m.dst as usize];
+        matches!(
+            m.body,
+            Body::RequestVote {
+                transfer: false,
+                ..
+            }
+        ) && m.term > d.current_term
+            && (d.is_leader() || (d.role == Role::Follower && d.lease))
+    })
+}
+
+/// A server that was elected in its current term is no longer leader: check-quorum deposed it.
+fn deposed_in_own_term(s: &State) -> bool {
+    s.servers.iter().enumerate().any(|(i, sv)| {
+        !sv.is_leader()
+            && s.history
+                .elected
+                .contains(&(sv.current_term, i as crate::message::ServerId))
+    })
+}
+
+/// Every in-flight index a leader records for a follower lies above its matchIndex and below
+/// its nextIndex, in increasing order.
+pub fn flow_window(s: &State) -> bool {
+    s.leaders().all(|(_, leader)| {
+        leader.flow.iter().enumerate().all(|(p, f)| {
+            f.inflight.windows(2).all(|w| w[0] < w[1])
+                && f.inflight
+                    .iter()
+                    .all(|&k| leader.match_index[p] < k && k < leader.next_index[p])
+        })
+    })
+}
+
+/// Two AppendEntries carrying entries from one leader to one follower are in flight at once.
+fn pipelined(s: &State) -> bool {
+    let carrying: Vec<_> = s
+        .network
+        .messages()
+        .iter()
+        .filter(|m| matches!(&m.body, Body::AppendEntries { entries, .. } if !entries.is_empty()))
+        .collect();
+    carrying.iter().enumerate().any(|(k, a)| {
+        carrying[k + 1..]
+            .iter()
+            .any(|b| (a.src, a.dst, a.term) == (b.src, b.dst, b.term) && a.body != b.body)
+    })
+}
+
+/// A leader with a write in progress has an AppendEntries in flight carrying an entry beyond
+/// what it has stored.
+fn early_append(s: &State) -> bool {
+    s.leaders().any(|(l, leader)| {
+        let Some(p) = &leader.pending else {
+            return false;
+        };
+        s.network.messages().iter().any(|m| {
+            m.src == l
+                && matches!(&m.body, Body::AppendEntries { prev_log_index, entries, .. }
+                    if *prev_log_index as usize + entries.len() > p.log.len())
+        })
     })
 }
 

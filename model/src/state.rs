@@ -1,17 +1,24 @@
 //! The global state: every server's state from Figure 2 ("State"), the network, the fault
 //! counters that the bounds limit, and the history ("ghost") variables that the properties of
 //! Figure 3 need because they speak about the past (Raft paper, sections 5.2-5.4).
+//!
+//! The production protocol's extensions add state that stays at its default value in the basic
+//! protocol (and is then left out of the JSON form): the leader lease and check-quorum's record
+//! (thesis 4.2.3, 6.2), the transfer target (thesis 3.10), per-follower flow control (thesis
+//! 10.2.2) and a write in progress (thesis 10.2.1).
 
 use crate::inline::{Filler, InlineVec};
-use crate::message::{Entry, Index, Network, Payload, ServerId, Term};
+use crate::message::{Entry, Index, Message, Network, Payload, ServerId, Term};
 use serde::{Deserialize, Serialize};
 
-/// Figure 2: a server is a follower, a candidate or a leader (section 5.1, Figure 4).
+/// Figure 2: a server is a follower, a candidate or a leader (section 5.1, Figure 4); with
+/// pre-vote, a pre-candidate first asks whether it could win (thesis 9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {
     Follower,
     Candidate,
     Leader,
+    PreCandidate,
 }
 
 /// A set of server ids as a bit mask (at most 8 servers), for `votes_granted` and history.
@@ -19,6 +26,10 @@ pub enum Role {
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
 pub struct ServerSet(pub u8);
+
+impl Filler for ServerSet {
+    const FILLER: Self = ServerSet(0);
+}
 
 impl ServerSet {
     pub fn contains(self, id: ServerId) -> bool {
@@ -43,6 +54,45 @@ impl ServerSet {
     }
 }
 
+/// How a leader sends to one follower under pipelining (thesis 10.2.2): probing (one
+/// AppendEntries at `next_index` at a time, until one is accepted) or replicating (several in
+/// flight, `next_index` advanced as they are sent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Flow {
+    /// Replicating; probing when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub replicate: bool,
+    /// Probing: a probe is out and no other is sent until a reply or the next heartbeat.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused: bool,
+    /// Replicating: the last index of each AppendEntries with entries not yet acknowledged,
+    /// oldest first; at most `max_inflight`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inflight: Vec<Index>,
+    /// The follower acknowledged something since the previous heartbeat.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub acked: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn no_servers(s: &ServerSet) -> bool {
+    s.is_empty()
+}
+
+/// A write in progress (thesis 10.2.1, the impl's `Ready` contract): what storage holds while
+/// the server's newer term, vote or log is being written, and the messages that wait for the
+/// write. Only with asynchronous persistence; the server takes no input until `Persist`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Pending {
+    pub term: Term,
+    pub voted_for: Option<ServerId>,
+    pub log: Vec<Entry>,
+    pub outbox: Vec<Message>,
+}
+
 /// One server. The first three fields are persistent (Figure 2, "Persistent state on all
 /// servers"); the rest are volatile and lost on restart.
 #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,6 +108,23 @@ pub struct Server {
     /// Leader only (empty otherwise), one slot per server; the leader's own slots stay 0.
     pub next_index: Vec<Index>,
     pub match_index: Vec<Index>,
+    /// Follower, with check-quorum: it heard from the leader of its term since its election
+    /// timer last ran out, and so ignores vote requests of higher terms (thesis 4.2.3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lease: bool,
+    /// Leader, with check-quorum: the peers heard from in its term since the last check
+    /// (thesis 6.2).
+    #[serde(default, skip_serializing_if = "no_servers")]
+    pub heard: ServerSet,
+    /// Leader: the target of a leadership transfer under way (thesis 3.10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<ServerId>,
+    /// Leader, with pipelining: one slot per server, like `next_index` (its own stays default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow: Vec<Flow>,
+    /// With asynchronous persistence: the write in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Box<Pending>>,
 }
 
 impl Server {
@@ -71,6 +138,20 @@ impl Server {
             votes_granted: ServerSet::default(),
             next_index: Vec::new(),
             match_index: Vec::new(),
+            lease: false,
+            heard: ServerSet::default(),
+            transfer: None,
+            flow: Vec::new(),
+            pending: None,
+        }
+    }
+
+    /// What storage holds: the durable term, vote and log (the server's own while no write is
+    /// in progress).
+    pub fn durable(&self) -> (Term, Option<ServerId>, &[Entry]) {
+        match &self.pending {
+            Some(p) => (p.term, p.voted_for, &p.log),
+            None => (self.current_term, self.voted_for, &self.log),
         }
     }
 
@@ -121,6 +202,11 @@ impl Clone for Server {
             votes_granted: self.votes_granted,
             next_index: self.next_index.clone(),
             match_index: self.match_index.clone(),
+            lease: self.lease,
+            heard: self.heard,
+            transfer: self.transfer,
+            flow: self.flow.clone(),
+            pending: self.pending.clone(),
         }
     }
 }
@@ -188,6 +274,49 @@ pub struct History {
     pub restarted: ServerSet,
     /// A restarted server later granted a vote, started an election or appended an entry.
     pub restarted_rejoined: bool,
+    // The production protocol's history; the basic protocol never sets it.
+    /// Per leader, with check-quorum: the peers whose messages of its term it received since it
+    /// took office or last checked. It mirrors the leader's own `heard` unless a bug makes that
+    /// count something else.
+    #[serde(default, skip_serializing_if = "all_empty")]
+    pub heard: InlineVec<ServerSet, 8>,
+    /// A pre-vote request or reply changed a server's term.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_vote_moved_term: bool,
+    /// A pre-vote was granted to a log less up-to-date than the voter's.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_vote_behind_granted: bool,
+    /// A server in its leader lease took a higher term from a vote request.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lease_broken: bool,
+    /// A leader stayed at CheckQuorum without having heard from a quorum in its term.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check_quorum_unheard: bool,
+    /// A rejection of prevLogIndex k left nextIndex above k.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub backtrack_stalled: bool,
+    /// A conflict hint moved nextIndex down by more than one (a `sometimes` witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub backtrack_jumped: bool,
+    /// A follower being replicated to went back to probing after a rejection (a witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub probed_again: bool,
+    /// The last election started by TimeoutNow, as (term, candidate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_campaign: Option<(Term, ServerId)>,
+    /// The target of a transfer won the election it started (a `sometimes` witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub transfer_won: bool,
+    /// TimeoutNow went to a server that did not hold the leader's whole log.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub timeout_now_to_lagging: bool,
+    /// A crash lost a write in progress (a `sometimes` witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lost_write: bool,
+}
+
+fn all_empty(sets: &InlineVec<ServerSet, 8>) -> bool {
+    sets.iter().all(|s| s.is_empty())
 }
 
 impl History {
@@ -205,6 +334,15 @@ impl History {
             }
             Err(at) => self.committed.insert(at, Committed { index, entry, term }),
         }
+    }
+
+    /// The ghost record of what leader `i` heard from (sized on first use, so that a state read
+    /// from JSON without it works too).
+    pub fn heard_by(&mut self, i: ServerId) -> &mut ServerSet {
+        while self.heard.len() <= i as usize {
+            self.heard.push(ServerSet::default());
+        }
+        &mut self.heard[i as usize]
     }
 
     pub fn record_election(&mut self, term: Term, leader: ServerId) {

@@ -20,6 +20,11 @@ pub fn format_action(action: &Action) -> String {
         Action::Drop(m) => format!("Drop({})", format_message(m)),
         Action::Duplicate(m) => format!("Duplicate({})", format_message(m)),
         Action::Restart(i) => format!("Restart(S{i})"),
+        Action::CheckQuorum(i) => format!("CheckQuorum(S{i})"),
+        Action::LeaseExpires(i) => format!("LeaseExpires(S{i})"),
+        Action::TransferLeadership(i, t) => format!("TransferLeadership(S{i}, S{t})"),
+        Action::AbortTransfer(i) => format!("AbortTransfer(S{i})"),
+        Action::Persist(i) => format!("Persist(S{i})"),
     }
 }
 
@@ -30,13 +35,21 @@ pub fn format_message(m: &Message) -> String {
         Body::RequestVote {
             last_log_index,
             last_log_term,
+            pre_vote,
+            transfer,
         } => format!(
-            "{} last={last_log_index}@t{last_log_term}",
-            head("RequestVote")
+            "{} last={last_log_index}@t{last_log_term}{}",
+            head(if *pre_vote { "PreVote" } else { "RequestVote" }),
+            if *transfer { " transfer" } else { "" }
         ),
-        Body::RequestVoteResponse { granted } => {
+        Body::RequestVoteResponse { granted, pre_vote } => {
             let verdict = if *granted { "granted" } else { "denied" };
-            format!("{} {verdict}", head("VoteReply"))
+            let kind = if *pre_vote {
+                "PreVoteReply"
+            } else {
+                "VoteReply"
+            };
+            format!("{} {verdict}", head(kind))
         }
         Body::AppendEntries {
             prev_log_index,
@@ -52,10 +65,22 @@ pub fn format_message(m: &Message) -> String {
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
-        Body::AppendEntriesResponse { success, index } => {
+        Body::AppendEntriesResponse {
+            success,
+            index,
+            hint,
+        } => {
             let verdict = if *success { "ok" } else { "fail" };
-            format!("{} {verdict} index={index}", head("AppendReply"))
+            let hint = match hint {
+                None => String::new(),
+                Some(h) => match h.conflict_term {
+                    Some(t) => format!(" hint=t{t}@{}", h.conflict_index),
+                    None => format!(" hint=@{}", h.conflict_index),
+                },
+            };
+            format!("{} {verdict} index={index}{hint}", head("AppendReply"))
         }
+        Body::TimeoutNow => head("TimeoutNow"),
     }
 }
 
@@ -158,8 +183,15 @@ pub fn sequence_diagram(model: &RaftModel, path: &[(State, Option<Action>)]) -> 
                 removed = Some(m);
             }
             Action::Duplicate(m) => mark(&mut out, m.src, y, "#c9f", "duplicate"),
+            Action::CheckQuorum(i) => mark(&mut out, *i, y, "#9cf", "check quorum"),
+            Action::LeaseExpires(i) => mark(&mut out, *i, y, "#ccc", "lease expires"),
+            Action::TransferLeadership(i, t) => {
+                mark(&mut out, *i, y, "#fc6", &format!("transfer to S{t}"))
+            }
+            Action::AbortTransfer(i) => mark(&mut out, *i, y, "#fc6", "transfer given up"),
+            Action::Persist(i) => mark(&mut out, *i, y, "#ccc", "persisted"),
         }
-        for m in added_messages(before, after, removed) {
+        for m in after.network.added_since(&before.network, removed) {
             pending.push((m, row + 1));
         }
         for (id, (b, a)) in before.servers.iter().zip(&after.servers).enumerate() {
@@ -231,25 +263,6 @@ fn take_pending(pending: &mut Vec<(Message, usize)>, m: &Message) -> Option<usiz
 
 /// The messages a step put into the network (the multiset difference after - before, where
 /// `removed` is the copy the step took out).
-fn added_messages(before: &State, after: &State, removed: Option<&Message>) -> Vec<Message> {
-    let mut old: Vec<&Message> = before.network.messages().iter().collect();
-    if let Some(m) = removed {
-        if let Some(at) = old.iter().position(|o| *o == m) {
-            old.remove(at);
-        }
-    }
-    let mut added = Vec::new();
-    for m in after.network.messages() {
-        match old.iter().position(|o| *o == m) {
-            Some(at) => {
-                old.remove(at);
-            }
-            None => added.push(m.clone()),
-        }
-    }
-    added
-}
-
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

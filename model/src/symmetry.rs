@@ -9,7 +9,7 @@
 //! representatives (less reduction, never a wrong answer).
 
 use crate::message::{Message, Network, ServerId};
-use crate::state::{Server, ServerSet, State};
+use crate::state::{Pending, Server, ServerSet, State};
 use stateright::Representative;
 
 impl Representative for State {
@@ -37,6 +37,7 @@ fn id_free_key(s: &Server, me: usize) -> impl Ord + '_ {
         s.commit_index,
         s.voted_for.map(|v| v as usize == me),
         s.votes_granted.len(),
+        s.lease,
     )
 }
 
@@ -57,15 +58,38 @@ pub fn rename(state: &State, order: &[usize], new_id: &[ServerId]) -> State {
             order.iter().map(|&old| slots[old]).collect()
         }
     };
+    let rename_message = |m: &Message| Message {
+        src: map(m.src),
+        dst: map(m.dst),
+        ..m.clone()
+    };
     let servers = order
         .iter()
         .map(|&old| {
             let s = &state.servers[old];
+            let flow = if s.flow.is_empty() {
+                Vec::new()
+            } else {
+                order.iter().map(|&o| s.flow[o].clone()).collect()
+            };
+            let pending = s.pending.as_ref().map(|p| {
+                let mut outbox: Vec<Message> = p.outbox.iter().map(rename_message).collect();
+                outbox.sort();
+                Box::new(Pending {
+                    voted_for: p.voted_for.map(map),
+                    outbox,
+                    ..(**p).clone()
+                })
+            });
             Server {
                 voted_for: s.voted_for.map(map),
                 votes_granted: map_set(s.votes_granted),
                 next_index: permute(&s.next_index),
                 match_index: permute(&s.match_index),
+                heard: map_set(s.heard),
+                transfer: s.transfer.map(map),
+                flow,
+                pending,
                 ..s.clone()
             }
         })
@@ -74,11 +98,7 @@ pub fn rename(state: &State, order: &[usize], new_id: &[ServerId]) -> State {
         .network
         .messages()
         .iter()
-        .map(|m| Message {
-            src: map(m.src),
-            dst: map(m.dst),
-            ..m.clone()
-        })
+        .map(rename_message)
         .collect();
     let mut history = state.history.clone();
     for (_, leader) in history.elected.iter_mut() {
@@ -90,6 +110,14 @@ pub fn rename(state: &State, order: &[usize], new_id: &[ServerId]) -> State {
         .iter()
         .map(|&old| state.history.votes_cast[old].map(|(term, c)| (term, map(c))))
         .collect();
+    if !state.history.heard.is_empty() {
+        let heard = |old: usize| state.history.heard.get(old).copied().unwrap_or_default();
+        history.heard = order.iter().map(|&old| map_set(heard(old))).collect();
+    }
+    history.transfer_campaign = state
+        .history
+        .transfer_campaign
+        .map(|(term, c)| (term, map(c)));
     State {
         servers,
         network: Network::from_messages(messages),

@@ -90,6 +90,15 @@ bug_tests! {
     commit_without_min: CommitWithoutMin => 21,
     accept_stale_term: AcceptStaleTerm => 25,
     quorum_off_by_one: QuorumOffByOne => 5,
+    pre_vote_bumps_term: PreVoteBumpsTerm => 2,
+    pre_vote_without_up_to_date_check: PreVoteWithoutUpToDateCheck => 9,
+    lease_ignored: LeaseIgnored => 7,
+    check_quorum_counts_stale_reply: CheckQuorumCountsStaleReply => 14,
+    backtrack_past_conflict: BacktrackPastConflict => 18,
+    match_on_send: MatchOnSend => 4,
+    no_probe_after_rejection: NoProbeAfterRejection => 11,
+    leader_counts_unwritten_entry: LeaderCountsUnwrittenEntry => 28,
+    timeout_now_to_lagging_target: TimeoutNowToLaggingTarget => 4,
 }
 
 /// "A server's term never decreases" has no flag of its own; forgetting the term on restart

@@ -118,6 +118,7 @@ fn kind_of(m: &Message) -> &'static str {
         Body::RequestVoteResponse { .. } => "VoteReply",
         Body::AppendEntries { .. } => "Append",
         Body::AppendEntriesResponse { .. } => "AppendReply",
+        Body::TimeoutNow => "TimeoutNow",
     }
 }
 
@@ -230,7 +231,7 @@ fn five_servers_break_leader_completeness() {
         .iter()
         .position(|a| {
             matches!(a, Action::Deliver(m) if m.term == 1 && m.dst == 0
-            && matches!(m.body, Body::AppendEntriesResponse { success: true, index: 2 }))
+            && matches!(m.body, Body::AppendEntriesResponse { success: true, index: 2, .. }))
         })
         .expect("the stale reply is delivered");
     assert_eq!(states[stale].servers[0].current_term, 3);
@@ -268,7 +269,7 @@ fn the_correct_model_ignores_the_stale_reply() {
         .iter()
         .position(|a| {
             matches!(a, Action::Deliver(m) if m.term == 1 && m.dst == 0
-            && matches!(m.body, Body::AppendEntriesResponse { success: true, index: 2 }))
+            && matches!(m.body, Body::AppendEntriesResponse { success: true, index: 2, .. }))
         })
         .unwrap();
     assert_eq!(states[stale + 1].servers[0].match_index[1], 0);

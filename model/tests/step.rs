@@ -59,7 +59,7 @@ fn a_quorum_of_votes_makes_a_leader_with_fresh_indices_and_a_no_op() {
     let s = m.step(&s, &Action::Deliver(rv));
     assert_eq!(s.servers[1].voted_for, Some(0));
     let reply = find(&s, |m| {
-        matches!(m.body, Body::RequestVoteResponse { granted: true })
+        matches!(m.body, Body::RequestVoteResponse { granted: true, .. })
     });
     let s = m.step(&s, &Action::Deliver(reply));
     let leader = &s.servers[0];
@@ -121,6 +121,7 @@ fn a_follower_truncates_only_at_a_conflict_and_never_past_its_new_entries() {
     let acknowledged = Body::AppendEntriesResponse {
         success: true,
         index: 2,
+        hint: None,
     };
     assert!(s.network.messages().iter().any(|m| m.body == acknowledged));
 }
@@ -156,6 +157,7 @@ fn a_stale_rejection_never_moves_next_index_below_match_index() {
         body: Body::AppendEntriesResponse {
             success: false,
             index: 0,
+            hint: None,
         },
     };
     s.network.send(stale.clone());

@@ -165,8 +165,10 @@ fn print_bugs() {
     }
 }
 
+/// The command-line flags that select these bounds and parameters; extensions that are off are
+/// left out (they default to off).
 fn bound_flags(b: &Bounds, p: &Params) -> String {
-    format!(
+    let mut flags = format!(
         "--servers {} --max-term {} --max-log {} --values {} --max-messages {} --max-restarts {} --max-drops {} --max-duplicates {} --max-entries {} --noop {}",
         b.servers,
         b.max_term,
@@ -178,7 +180,23 @@ fn bound_flags(b: &Bounds, p: &Params) -> String {
         b.max_duplicates,
         p.max_entries,
         p.noop
-    )
+    );
+    for (flag, on) in [
+        ("--pre-vote", p.pre_vote),
+        ("--check-quorum", p.check_quorum),
+        ("--fast-backtrack", p.fast_backtrack),
+        ("--eager", p.eager),
+        ("--transfer", p.transfer),
+        ("--async-persist", p.async_persist),
+    ] {
+        if on {
+            flags.push_str(&format!(" {flag} true"));
+        }
+    }
+    if p.pipelining() {
+        flags.push_str(&format!(" --max-inflight {}", p.max_inflight));
+    }
+    flags
 }
 
 fn run_explore(args: &ExploreArgs) -> Result<bool, String> {

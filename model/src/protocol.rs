@@ -1,0 +1,219 @@
+//! The protocol parameters the model shares with the impl's `Config`, one per extension of the
+//! basic protocol (Raft paper sections 5.3 and 8; Ongaro's thesis for the rest), and the named
+//! profiles the checker and the conformance gate run.
+//!
+//! Every parameter off (the basic profile) is the protocol of specs/contract.md; `production`
+//! is what the impl's `Config::new` runs. Each event an extension adds is enabled only when its
+//! parameter is on, so the basic profile's reachable graph is exactly the basic model's.
+
+use crate::bounds::Bounds;
+use serde::{Deserialize, Serialize};
+
+/// The protocol parameters. The JSON form leaves out extensions that are off, so a basic
+/// model reads and prints as before they existed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Params {
+    /// The most entries one AppendEntries carries (section 5.3 allows any number; the
+    /// contract's basic mode sends 1).
+    pub max_entries: u8,
+    /// Whether a new leader appends a no-op entry in its term (section 8).
+    pub noop: bool,
+    /// A pre-candidate phase before each election (thesis 9.6).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_vote: bool,
+    /// Leaders step down at `CheckQuorum` without a quorum heard from, and followers that heard
+    /// from their leader ignore higher-term vote requests (thesis 6.2, 4.2.3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check_quorum: bool,
+    /// Rejections carry the conflicting term and its first index (end of paper section 5.3).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fast_backtrack: bool,
+    /// With pipelining, the most AppendEntries with entries in flight to one follower (thesis
+    /// 10.2.2); 0 is no pipelining.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inflight: u8,
+    /// AppendEntries go out on election, proposal, acknowledgement and commit, not only on
+    /// heartbeats.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub eager: bool,
+    /// `TransferLeadership` and TimeoutNow (thesis 3.10).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub transfer: bool,
+    /// Writes become durable in their own `Persist` event (thesis 10.2.1).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub async_persist: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Protocol::Basic.params()
+    }
+}
+
+impl Params {
+    pub fn pipelining(&self) -> bool {
+        self.max_inflight > 0
+    }
+
+    /// Whether any extension of the basic protocol is on.
+    pub fn extended(&self) -> bool {
+        let basic = Protocol::Basic.params();
+        Params {
+            max_entries: basic.max_entries,
+            noop: basic.noop,
+            ..*self
+        } != basic
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_entries == 0 {
+            return Err("--max-entries must be at least 1".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A named set of parameters: the basic protocol, one extension on its own, or all of them.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Paper sections 5.1-5.4 and 8, as specs/contract.md fixes them.
+    Basic,
+    PreVote,
+    CheckQuorum,
+    FastBacktrack,
+    Pipelining,
+    Transfer,
+    Persistence,
+    /// Every extension on, as the impl's `Config::new` has them.
+    Production,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 8] = [
+        Protocol::Basic,
+        Protocol::PreVote,
+        Protocol::CheckQuorum,
+        Protocol::FastBacktrack,
+        Protocol::Pipelining,
+        Protocol::Transfer,
+        Protocol::Persistence,
+        Protocol::Production,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Basic => "basic",
+            Protocol::PreVote => "pre-vote",
+            Protocol::CheckQuorum => "check-quorum",
+            Protocol::FastBacktrack => "fast-backtrack",
+            Protocol::Pipelining => "pipelining",
+            Protocol::Transfer => "transfer",
+            Protocol::Persistence => "persistence",
+            Protocol::Production => "production",
+        }
+    }
+
+    /// The bounds this profile is checked at by default (and by the conformance gate): small
+    /// enough to finish in CI, large enough that every `sometimes` twin is witnessed.
+    pub fn bounds(self) -> Bounds {
+        // (max term, max log, messages in flight, restarts, drops, duplicates), 3 servers, 1 value.
+        let (t, l, m, r, d, u) = match self {
+            Protocol::Basic => return Bounds::default(),
+            Protocol::PreVote => (2, 2, 2, 1, 1, 1),
+            Protocol::CheckQuorum => (2, 2, 2, 1, 1, 0),
+            Protocol::FastBacktrack => (2, 3, 2, 1, 2, 0),
+            Protocol::Pipelining => (2, 3, 3, 1, 1, 0),
+            Protocol::Transfer => (2, 2, 2, 1, 1, 0),
+            Protocol::Persistence => (2, 2, 2, 1, 1, 0),
+            Protocol::Production => (2, 2, 2, 1, 1, 0),
+        };
+        Bounds {
+            servers: 3,
+            max_term: t,
+            max_log: l,
+            values: 1,
+            max_messages: m,
+            max_restarts: r,
+            max_drops: d,
+            max_duplicates: u,
+        }
+    }
+
+    /// The parameters: the basic protocol plus this profile's extensions.
+    pub fn params(self) -> Params {
+        let basic = Params {
+            max_entries: 1,
+            noop: true,
+            pre_vote: false,
+            check_quorum: false,
+            fast_backtrack: false,
+            max_inflight: 0,
+            eager: false,
+            transfer: false,
+            async_persist: false,
+        };
+        match self {
+            Protocol::Basic => basic,
+            Protocol::PreVote => Params {
+                pre_vote: true,
+                ..basic
+            },
+            Protocol::CheckQuorum => Params {
+                check_quorum: true,
+                ..basic
+            },
+            Protocol::FastBacktrack => Params {
+                fast_backtrack: true,
+                ..basic
+            },
+            // Pipelining needs eager sends to have anything in flight: without them entries go
+            // out only in probes, one at a time.
+            Protocol::Pipelining => Params {
+                max_inflight: 2,
+                eager: true,
+                max_entries: 2,
+                ..basic
+            },
+            Protocol::Transfer => Params {
+                transfer: true,
+                ..basic
+            },
+            Protocol::Persistence => Params {
+                async_persist: true,
+                ..basic
+            },
+            Protocol::Production => Params {
+                max_entries: 2,
+                noop: true,
+                pre_vote: true,
+                check_quorum: true,
+                fast_backtrack: true,
+                max_inflight: 2,
+                eager: true,
+                transfer: true,
+                async_persist: true,
+            },
+        }
+    }
+}
