@@ -2,15 +2,23 @@
 //! server state and message (specs/contract.md fixes what both mean).
 //!
 //! The impl's extra machinery is outside the model and left out here: the leader hint, timers and
-//! their random draws, the applied index, the persisted-state bookkeeping, flow-control state of
-//! `Progress` (probe/replicate, in-flight window), ReadIndex rounds (`read_ctx`) and the
-//! configuration (it never changes in basic mode). Anything the basic model cannot express
-//! (a pre-candidate, a pre-vote, a snapshot, a configuration entry, a conflict hint, a payload
-//! that is not one byte) is an abstraction failure, reported as a divergence: in basic mode the
-//! impl must never produce it.
+//! their random draws, the applied index, the persisted-state bookkeeping, byte counts of flow
+//! control, ReadIndex rounds (`read_ctx`) and the configuration (it never changes in these
+//! profiles). An extension's state is abstracted only when the model's parameters switch the
+//! extension on (the lease and check-quorum's record with check-quorum, flow control with
+//! pipelining); otherwise the model has none and the impl's is not looked at. Anything the model
+//! cannot express (a snapshot, a configuration entry, a payload that is not one byte) is an
+//! abstraction failure, reported as a divergence: in these profiles the impl must never produce
+//! it.
 
-use raft_core::{Body as IBody, Entry as IEntry, Message as IMessage, Node, Payload as IPayload};
-use raft_model::{Body, Entry, Message, Payload, Role, Server, ServerSet};
+use crate::driver::Cluster;
+use raft_core::{
+    Body as IBody, ConflictHint, Entry as IEntry, Message as IMessage, Node, Payload as IPayload,
+    ProgressState,
+};
+use raft_model::{
+    Body, Entry, Flow, Hint, Message, Params, Payload, Pending, Role, Server, ServerSet,
+};
 
 /// Why an impl value has no model counterpart.
 pub type AbstractionError = String;
@@ -61,8 +69,34 @@ fn entries(es: &[IEntry], first: u64) -> Result<Vec<Entry>, AbstractionError> {
         .collect()
 }
 
-/// Node `node` of an `n`-server cluster as the model's server state.
-pub fn server(node: &Node, n: usize) -> Result<Server, AbstractionError> {
+/// Node `i` of the cluster as the model's server state, with the write it has in progress.
+pub fn cluster_server(cluster: &Cluster, i: usize) -> Result<Server, AbstractionError> {
+    let mut s = server(cluster.node(i), cluster.len(), &cluster.model().params)?;
+    s.pending = pending(cluster, i)?;
+    Ok(s)
+}
+
+/// Node `i`'s write in progress: what its storage holds and the messages that wait.
+pub fn pending(cluster: &Cluster, i: usize) -> Result<Option<Box<Pending>>, AbstractionError> {
+    let Some(held) = cluster.held(i) else {
+        return Ok(None);
+    };
+    let stored = cluster.storage(i);
+    Ok(Some(Box::new(Pending {
+        term: small("stored term", stored.hard_state.term)?,
+        voted_for: stored
+            .hard_state
+            .voted_for
+            .map(|v| small("stored vote", v))
+            .transpose()?,
+        log: entries(&stored.entries, stored.snapshot.index + 1)?,
+        outbox: held.outbox.iter().map(|f| f.abs.clone()).collect(),
+    })))
+}
+
+/// Node `node` of an `n`-server cluster as the model's server state under `params`, leaving out
+/// the write in progress (the driver holds that: `cluster_server`).
+pub fn server(node: &Node, n: usize, params: &Params) -> Result<Server, AbstractionError> {
     if node.snapshot().index != 0 {
         return Err(format!(
             "node {} holds a snapshot at index {} (snapshots are off in basic mode)",
@@ -74,12 +108,7 @@ pub fn server(node: &Node, n: usize) -> Result<Server, AbstractionError> {
         raft_core::Role::Follower => Role::Follower,
         raft_core::Role::Candidate => Role::Candidate,
         raft_core::Role::Leader => Role::Leader,
-        raft_core::Role::PreCandidate => {
-            return Err(format!(
-                "node {} is a pre-candidate (pre-vote is off in basic mode)",
-                node.id()
-            ))
-        }
+        raft_core::Role::PreCandidate => Role::PreCandidate,
     };
     let mut votes_granted = ServerSet::default();
     for id in node.votes_granted() {
@@ -103,6 +132,40 @@ pub fn server(node: &Node, n: usize) -> Result<Server, AbstractionError> {
             match_index[slot] = small("match_index", p.match_index)?;
         }
     }
+    let leader = node.role() == raft_core::Role::Leader;
+    let mut heard = ServerSet::default();
+    if leader && params.check_quorum {
+        for (&peer, p) in node.progresses() {
+            if p.recent_active() {
+                heard.insert(small("peer id", peer)?);
+            }
+        }
+    }
+    let mut flow = Vec::new();
+    if leader && params.pipelining() {
+        flow = vec![Flow::default(); n];
+        for (&peer, p) in node.progresses() {
+            let inflight = p
+                .inflight()
+                .map(|k| small("in-flight index", k))
+                .collect::<Result<_, _>>()?;
+            flow[peer as usize] = Flow {
+                replicate: match p.state {
+                    ProgressState::Probe => false,
+                    ProgressState::Replicate => true,
+                    ProgressState::Snapshot => {
+                        return Err(format!(
+                            "node {} is sending a snapshot to {peer} (snapshots are not modelled)",
+                            node.id()
+                        ))
+                    }
+                },
+                paused: p.probe_sent(),
+                inflight,
+                acked: p.recent_progress(),
+            };
+        }
+    }
     Ok(Server {
         current_term: small("current_term", node.term())?,
         voted_for: node
@@ -115,6 +178,24 @@ pub fn server(node: &Node, n: usize) -> Result<Server, AbstractionError> {
         votes_granted,
         next_index,
         match_index,
+        lease: node.role() == raft_core::Role::Follower && node.in_lease(),
+        heard,
+        transfer: node
+            .transfer_target()
+            .map(|t| small("transfer target", t))
+            .transpose()?,
+        flow,
+        pending: None,
+    })
+}
+
+fn hint(h: &ConflictHint) -> Result<Hint, AbstractionError> {
+    Ok(Hint {
+        conflict_term: h
+            .conflict_term
+            .map(|t| small("conflict term", t))
+            .transpose()?,
+        conflict_index: small("conflict index", h.conflict_index)?,
     })
 }
 
@@ -124,16 +205,18 @@ pub fn message(m: &IMessage) -> Result<Message, AbstractionError> {
         IBody::RequestVote {
             last_log_index,
             last_log_term,
-            pre_vote: false,
-            transfer: false,
+            pre_vote,
+            transfer,
         } => Body::RequestVote {
             last_log_index: small("last_log_index", *last_log_index)?,
             last_log_term: small("last_log_term", *last_log_term)?,
+            pre_vote: *pre_vote,
+            transfer: *transfer,
         },
-        IBody::RequestVoteResponse {
-            granted,
-            pre_vote: false,
-        } => Body::RequestVoteResponse { granted: *granted },
+        IBody::RequestVoteResponse { granted, pre_vote } => Body::RequestVoteResponse {
+            granted: *granted,
+            pre_vote: *pre_vote,
+        },
         IBody::AppendEntries {
             prev_log_index,
             prev_log_term,
@@ -149,21 +232,18 @@ pub fn message(m: &IMessage) -> Result<Message, AbstractionError> {
         IBody::AppendEntriesResponse {
             success,
             index,
-            hint: None,
+            hint: h,
             read_ctx: _,
         } => Body::AppendEntriesResponse {
             success: *success,
             index: small("index", *index)?,
+            hint: h.as_ref().map(hint).transpose()?,
         },
-        _ => {
-            return Err(format!(
-                "{} from {} to {} has no model counterpart (pre-vote, fast backtracking, \
-                 snapshots and leadership transfer are off in basic mode)",
-                m.kind(),
-                m.from,
-                m.to
-            ))
-        }
+        IBody::TimeoutNow => Body::TimeoutNow,
+        IBody::InstallSnapshot { .. } => return Err(format!(
+            "InstallSnapshot from {} to {} has no model counterpart (snapshots are not modelled)",
+            m.from, m.to
+        )),
     };
     Ok(Message {
         term: small("message term", m.term)?,

@@ -17,11 +17,9 @@ pub struct Difference {
 /// common path (this runs once per transition checked).
 pub fn conforms(expected: &State, cluster: &Cluster) -> bool {
     expected.servers.len() == cluster.len()
-        && expected
-            .servers
-            .iter()
-            .enumerate()
-            .all(|(i, s)| server_matches(s, cluster.node(i), cluster.len()))
+        && expected.servers.iter().enumerate().all(|(i, s)| {
+            server_matches(s, cluster.node(i), cluster.len()) && extensions_match(s, cluster, i)
+        })
         && expected.network.len() == cluster.network().len()
         && expected
             .network
@@ -31,12 +29,13 @@ pub fn conforms(expected: &State, cluster: &Cluster) -> bool {
             .all(|(m, f)| *m == f.abs)
 }
 
+/// The fields of the basic protocol.
 fn server_matches(s: &Server, node: &raft_core::Node, n: usize) -> bool {
     let role = match node.role() {
         raft_core::Role::Follower => Role::Follower,
         raft_core::Role::Candidate => Role::Candidate,
         raft_core::Role::Leader => Role::Leader,
-        raft_core::Role::PreCandidate => return false,
+        raft_core::Role::PreCandidate => Role::PreCandidate,
     };
     let log_matches = || {
         node.snapshot().index == 0
@@ -81,6 +80,40 @@ fn server_matches(s: &Server, node: &raft_core::Node, n: usize) -> bool {
         && progress_matches()
 }
 
+/// The fields the production protocol's extensions add. Flow control and a write in progress
+/// are compared through the abstraction, which allocates, only when either side has one.
+fn extensions_match(s: &Server, cluster: &Cluster, i: usize) -> bool {
+    let node = cluster.node(i);
+    let params = &cluster.model().params;
+    let leader = node.role() == raft_core::Role::Leader;
+    let lease = node.role() == raft_core::Role::Follower && node.in_lease();
+    let heard_matches = || {
+        if !(leader && params.check_quorum) {
+            return s.heard.is_empty();
+        }
+        let active = node.progresses().iter().filter(|(_, p)| p.recent_active());
+        active.clone().count() == s.heard.len()
+            && active
+                .into_iter()
+                .all(|(&peer, _)| peer < 8 && s.heard.contains(peer as u8))
+    };
+    let flow_matches = || {
+        if s.flow.is_empty() && !(leader && params.pipelining()) {
+            return true;
+        }
+        abstraction::server(node, cluster.len(), params).is_ok_and(|a| a.flow == s.flow)
+    };
+    let pending_matches = || match (&s.pending, cluster.held(i)) {
+        (None, None) => true,
+        _ => abstraction::pending(cluster, i).is_ok_and(|p| p == s.pending),
+    };
+    s.lease == lease
+        && s.transfer.map(u64::from) == node.transfer_target()
+        && heard_matches()
+        && flow_matches()
+        && pending_matches()
+}
+
 /// Every field in which the abstracted cluster differs from `expected`.
 pub fn differences(expected: &State, cluster: &Cluster) -> Vec<Difference> {
     let mut out = Vec::new();
@@ -88,7 +121,7 @@ pub fn differences(expected: &State, cluster: &Cluster) -> Vec<Difference> {
         if i >= cluster.len() {
             break;
         }
-        match abstraction::server(cluster.node(i), cluster.len()) {
+        match abstraction::cluster_server(cluster, i) {
             Ok(a) => server_differences(&format!("servers[{i}]"), s, &a, &mut out),
             Err(why) => out.push(Difference {
                 field: format!("servers[{i}]"),
@@ -103,7 +136,7 @@ pub fn differences(expected: &State, cluster: &Cluster) -> Vec<Difference> {
 }
 
 /// A server state's fields as they are compared and shown, by name.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 8] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 13] {
     [
         ("role", format!("{:?}", s.role)),
         ("current_term", s.current_term.to_string()),
@@ -116,6 +149,27 @@ pub fn server_fields(s: &Server) -> [(&'static str, String); 8] {
         ),
         ("next_index", format!("{:?}", s.next_index)),
         ("match_index", format!("{:?}", s.match_index)),
+        ("lease", s.lease.to_string()),
+        ("heard", format!("{:?}", s.heard.iter().collect::<Vec<_>>())),
+        ("transfer", format!("{:?}", s.transfer)),
+        ("flow", format!("{:?}", s.flow)),
+        (
+            "pending",
+            match &s.pending {
+                None => "none".to_string(),
+                Some(p) => format!(
+                    "stored term {} vote {:?} log {}; waiting: {}",
+                    p.term,
+                    p.voted_for,
+                    format_log(&p.log),
+                    p.outbox
+                        .iter()
+                        .map(crate::report::format_message)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
+        ),
     ]
 }
 

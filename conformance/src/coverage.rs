@@ -127,23 +127,38 @@ pub fn action_kind(action: &Action) -> String {
         Action::Drop(_) => "Drop".into(),
         Action::Duplicate(_) => "Duplicate".into(),
         Action::Restart(_) => "Restart".into(),
+        Action::CheckQuorum(_) => "CheckQuorum".into(),
+        Action::LeaseExpires(_) => "LeaseExpires".into(),
+        Action::TransferLeadership(..) => "TransferLeadership".into(),
+        Action::AbortTransfer(_) => "AbortTransfer".into(),
+        Action::Persist(_) => "Persist".into(),
     }
 }
 
 pub fn body_kind(body: &Body) -> &'static str {
     match body {
+        Body::RequestVote { pre_vote: true, .. } => "PreVote",
         Body::RequestVote { .. } => "RequestVote",
+        Body::RequestVoteResponse { pre_vote: true, .. } => "PreVoteResponse",
         Body::RequestVoteResponse { .. } => "RequestVoteResponse",
         Body::AppendEntries { .. } => "AppendEntries",
         Body::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+        Body::TimeoutNow => "TimeoutNow",
     }
 }
 
 /// The server whose state the action may change.
 fn handler(action: &Action) -> Option<ServerId> {
     match action {
-        Action::Timeout(i) | Action::Heartbeat(i) | Action::ClientRequest(i, _) => Some(*i),
-        Action::Restart(i) => Some(*i),
+        Action::Timeout(i)
+        | Action::Heartbeat(i)
+        | Action::ClientRequest(i, _)
+        | Action::Restart(i)
+        | Action::CheckQuorum(i)
+        | Action::LeaseExpires(i)
+        | Action::TransferLeadership(i, _)
+        | Action::AbortTransfer(i)
+        | Action::Persist(i) => Some(*i),
         Action::Deliver(m) => Some(m.dst),
         Action::Drop(_) | Action::Duplicate(_) => None,
     }
@@ -154,6 +169,7 @@ fn role(r: Role) -> &'static str {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
         Role::Leader => "leader",
+        Role::PreCandidate => "pre-candidate",
     }
 }
 

@@ -7,7 +7,9 @@
 //! mode clones it once per transition) copies only the node an action touches.
 
 use crate::abstraction::{self, AbstractionError};
-use raft_core::{Body as IBody, Config, MemStorage, Message as IMessage, Node};
+use raft_core::{
+    may_send_before_persisting, Body as IBody, Config, MemStorage, Message as IMessage, Node, Ready,
+};
 use raft_model::{Action, Bug, Message, RaftModel, ServerId, Value};
 use std::rc::Rc;
 
@@ -86,6 +88,14 @@ impl std::fmt::Display for StepError {
     }
 }
 
+/// A batch taken from a node whose writes are not done yet (asynchronous persistence): the
+/// messages that wait for them, sorted by abstraction. The batch's own messages are moved out.
+#[derive(Clone, Debug)]
+pub struct Held {
+    pub ready: Ready,
+    pub outbox: Vec<InFlight>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Cluster {
     n: usize,
@@ -93,6 +103,8 @@ pub struct Cluster {
     perturbation: Option<Perturbation>,
     nodes: Vec<Rc<Node>>,
     storage: Vec<Rc<MemStorage>>,
+    /// Per node, with asynchronous persistence: the batch being written, if any.
+    held: Vec<Option<Rc<Held>>>,
     /// Sorted by abstraction, like the model's network, so equal multisets compare equal.
     network: Vec<InFlight>,
 }
@@ -108,6 +120,7 @@ impl Cluster {
             perturbation,
             nodes: Vec::with_capacity(n),
             storage: (0..n).map(|_| Rc::new(MemStorage::new())).collect(),
+            held: vec![None; n],
             network: Vec::new(),
         };
         for id in 0..n {
@@ -117,12 +130,10 @@ impl Cluster {
         cluster
     }
 
-    /// The impl configuration used for server `id`: `Config::basic` plus the model's parameters.
+    /// The impl configuration used for server `id`: `Config::basic` with the model's protocol
+    /// parameters (each extension switched on as the model has it).
     pub fn config(&self, id: usize) -> Config {
-        let mut cfg = Config::basic(id as u64, self.n as u64);
-        cfg.max_entries_per_append = self.model.params.max_entries as usize;
-        cfg.noop_on_election = self.model.params.noop;
-        cfg
+        config(&self.model.params, id, self.n)
     }
 
     pub fn len(&self) -> usize {
@@ -135,6 +146,20 @@ impl Cluster {
 
     pub fn node(&self, i: usize) -> &Node {
         &self.nodes[i]
+    }
+
+    /// What node `i` has stored.
+    pub fn storage(&self, i: usize) -> &MemStorage {
+        &self.storage[i]
+    }
+
+    /// Node `i`'s batch whose writes are in progress (asynchronous persistence).
+    pub fn held(&self, i: usize) -> Option<&Held> {
+        self.held[i].as_deref()
+    }
+
+    pub fn model(&self) -> &RaftModel {
+        &self.model
     }
 
     /// The messages in flight, sorted by their abstraction.
@@ -194,21 +219,54 @@ impl Cluster {
                 self.restart(i);
                 Ok(())
             }
+            Action::CheckQuorum(i) => {
+                let i = self.check_server(*i)?;
+                self.input(i, Node::check_quorum)
+            }
+            Action::LeaseExpires(i) => {
+                let i = self.check_server(*i)?;
+                self.input(i, Node::expire_lease)
+            }
+            Action::TransferLeadership(i, t) => {
+                let i = self.check_server(*i)?;
+                let result = Rc::make_mut(&mut self.nodes[i]).transfer_leadership(*t as u64);
+                let flushed = self.flush(i);
+                result.map_err(|e| StepError::Refused(format!("transfer at {i}: {e:?}")))?;
+                flushed
+            }
+            Action::AbortTransfer(i) => {
+                let i = self.check_server(*i)?;
+                self.input(i, Node::abort_transfer)
+            }
+            Action::Persist(i) => {
+                let i = self.check_server(*i)?;
+                self.persist(i);
+                Ok(())
+            }
         }
+    }
+
+    /// One input without a result at node `i`, then its batch.
+    fn input(&mut self, i: usize, f: impl FnOnce(&mut Node)) -> Result<(), StepError> {
+        f(Rc::make_mut(&mut self.nodes[i]));
+        self.flush(i)
     }
 
     // ---- the raw impl inputs (impl-first validation drives these directly) ----
 
     /// The election timer of node `i` fires (the impl ignores it at a leader).
     pub fn timeout(&mut self, i: usize) -> Result<(), StepError> {
-        Rc::make_mut(&mut self.nodes[i]).timeout();
-        self.flush(i)
+        self.input(i, Node::timeout)
     }
 
     /// A heartbeat round at node `i` (the impl ignores it unless leader).
     pub fn heartbeat(&mut self, i: usize) -> Result<(), StepError> {
-        Rc::make_mut(&mut self.nodes[i]).heartbeat();
-        self.flush(i)
+        self.input(i, Node::heartbeat)
+    }
+
+    /// One tick of node `i`'s clock: whatever timers fire (impl-first runs drive time so).
+    pub fn tick(&mut self, i: usize) -> Result<(), StepError> {
+        self.input(i, Node::tick)
     }
 
     /// A client value at node `i`, as the payload `[v]`. The outer error is the impl's refusal.
@@ -243,8 +301,10 @@ impl Cluster {
         self.network.insert(at, copy);
     }
 
-    /// Crash and recover: node `i` is rebuilt from its storage alone; in-flight messages stay.
+    /// Crash and recover: node `i` is rebuilt from its storage alone; in-flight messages stay,
+    /// and a batch whose writes were in progress is lost with what waited for it.
     pub fn restart(&mut self, i: usize) {
+        self.held[i] = None;
         let mut stored = (*self.storage[i]).clone();
         match self.perturbation {
             Some(Perturbation::ForgetVotedForOnRestart) => stored.hard_state.voted_for = None,
@@ -280,20 +340,82 @@ impl Cluster {
         }
     }
 
-    /// Handles node `i`'s Ready: persist, then send, then acknowledge.
+    /// Handles node `i`'s Ready as `raft_core::ready` prescribes: persist, then send, then
+    /// acknowledge. With asynchronous persistence a batch that writes anything is held until
+    /// `Persist(i)`: only the AppendEntries that may go before the write
+    /// (`may_send_before_persisting`) are sent now, and the node gets no input meanwhile (the
+    /// model offers none).
     fn flush(&mut self, i: usize) -> Result<(), StepError> {
         if !self.nodes[i].has_ready() {
             return Ok(());
         }
         let node = Rc::make_mut(&mut self.nodes[i]);
-        let ready = node.ready();
-        Rc::make_mut(&mut self.storage[i]).persist(&ready);
-        node.advance(&ready);
-        for msg in ready.messages {
+        let mut ready = node.ready();
+        let writes =
+            ready.hard_state.is_some() || ready.snapshot.is_some() || !ready.entries.is_empty();
+        if !(self.model.params.async_persist && writes) {
+            Rc::make_mut(&mut self.storage[i]).persist(&ready);
+            node.advance(&ready);
+            return self.send_all(std::mem::take(&mut ready.messages));
+        }
+        let stored = &self.storage[i];
+        let durable_last = stored
+            .entries
+            .last()
+            .map_or(stored.snapshot.index, |e| e.index);
+        let (early, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut ready.messages)
+            .into_iter()
+            .partition(|m| may_send_before_persisting(m, durable_last));
+        self.send_all(early)?;
+        let mut outbox = Vec::with_capacity(wait.len());
+        for msg in wait {
+            let abs = abstraction::message(&msg).map_err(StepError::Abstraction)?;
+            outbox.push(InFlight { abs, msg });
+        }
+        outbox.sort_by(|a, b| a.abs.cmp(&b.abs));
+        self.held[i] = Some(Rc::new(Held { ready, outbox }));
+        Ok(())
+    }
+
+    /// `Persist(i)`: node `i`'s held batch is written and acknowledged, and what waited for it
+    /// is sent.
+    pub fn persist(&mut self, i: usize) {
+        let Some(held) = self.held[i].take() else {
+            return;
+        };
+        let held = Rc::unwrap_or_clone(held);
+        Rc::make_mut(&mut self.storage[i]).persist(&held.ready);
+        Rc::make_mut(&mut self.nodes[i]).advance(&held.ready);
+        for f in held.outbox {
+            let at = self.network.partition_point(|x| x.abs <= f.abs);
+            self.network.insert(at, f);
+        }
+    }
+
+    fn send_all(&mut self, messages: Vec<IMessage>) -> Result<(), StepError> {
+        for msg in messages {
             let abs = abstraction::message(&msg).map_err(StepError::Abstraction)?;
             let at = self.network.partition_point(|f| f.abs <= abs);
             self.network.insert(at, InFlight { abs, msg });
         }
         Ok(())
     }
+}
+
+/// The impl configuration that runs `params`' protocol for server `id` of `0..n`:
+/// `Config::basic` with each extension switched on as the model has it. Timers are driven by
+/// explicit inputs in lock step, so the tick counts matter only to impl-first runs.
+pub fn config(params: &raft_model::Params, id: usize, n: usize) -> Config {
+    let mut cfg = Config::basic(id as u64, n as u64);
+    cfg.max_entries_per_append = params.max_entries as usize;
+    cfg.noop_on_election = params.noop;
+    cfg.pre_vote = params.pre_vote;
+    cfg.check_quorum = params.check_quorum;
+    cfg.fast_backtrack = params.fast_backtrack;
+    cfg.pipelining = params.pipelining();
+    if params.pipelining() {
+        cfg.max_inflight_msgs = params.max_inflight as usize;
+    }
+    cfg.eager_replication = params.eager;
+    cfg
 }

@@ -5,7 +5,9 @@
 //! Variables: `servers` (map id -> record), `network` (the multiset of messages in flight as a
 //! sorted sequence, repeats kept), `faults` (record), `action` (the event that led to the state, a
 //! variant; `Init` for the first state) and `mbt::actionTaken` (its name, as Quint's model-based
-//! testing traces carry it).
+//! testing traces carry it). With any production extension on, each server record also has
+//! `lease`, `heard`, `transfer` (an option), `flow` (a map id -> record) and `pending` (an
+//! option of a record).
 
 use crate::trace::{self, TAction, TBody, TEntry, TMessage, TRole, TServer, TState};
 use raft_model::{Action, RaftModel};
@@ -43,13 +45,21 @@ fn message(m: &TMessage) -> Value {
         TBody::RequestVote {
             last_log_index,
             last_log_term,
+            pre_vote,
+            transfer,
         } => (
             "RequestVote",
-            json!({ "lastLogIndex": int(*last_log_index), "lastLogTerm": int(*last_log_term) }),
+            json!({
+                "lastLogIndex": int(*last_log_index),
+                "lastLogTerm": int(*last_log_term),
+                "preVote": pre_vote,
+                "transfer": transfer,
+            }),
         ),
-        TBody::RequestVoteResponse { granted } => {
-            ("RequestVoteResponse", json!({ "granted": granted }))
-        }
+        TBody::RequestVoteResponse { granted, pre_vote } => (
+            "RequestVoteResponse",
+            json!({ "granted": granted, "preVote": pre_vote }),
+        ),
         TBody::AppendEntries {
             prev_log_index,
             prev_log_term,
@@ -64,10 +74,24 @@ fn message(m: &TMessage) -> Value {
                 "leaderCommit": int(*leader_commit),
             }),
         ),
-        TBody::AppendEntriesResponse { success, index } => (
-            "AppendEntriesResponse",
-            json!({ "success": success, "index": int(*index) }),
-        ),
+        TBody::AppendEntriesResponse {
+            success,
+            index,
+            hint,
+        } => {
+            let hint = match hint {
+                None => variant("None", unit()),
+                Some(h) => variant(
+                    "Some",
+                    json!({ "conflictTerm": option(h.conflict_term), "conflictIndex": int(h.conflict_index) }),
+                ),
+            };
+            (
+                "AppendEntriesResponse",
+                json!({ "success": success, "index": int(*index), "hint": hint }),
+            )
+        }
+        TBody::TimeoutNow => ("TimeoutNow", unit()),
     };
     json!({
         "term": int(m.term),
@@ -77,23 +101,60 @@ fn message(m: &TMessage) -> Value {
     })
 }
 
-fn server(s: &TServer) -> Value {
+fn set(ids: &[u8]) -> Value {
+    json!({ "#set": ids.iter().map(|&v| int(v)).collect::<Vec<_>>() })
+}
+
+fn server(s: &TServer, extended: bool) -> Value {
     let role = match s.role {
         TRole::Follower => "Follower",
         TRole::Candidate => "Candidate",
         TRole::Leader => "Leader",
+        TRole::PreCandidate => "PreCandidate",
     };
     let slots = |v: &[u8]| json!({ "#map": v.iter().enumerate().map(|(p, x)| json!([int(p as u8), int(*x)])).collect::<Vec<_>>() });
-    json!({
+    let mut out = json!({
         "role": variant(role, unit()),
         "currentTerm": int(s.current_term),
         "votedFor": option(s.voted_for),
         "log": s.log.iter().map(entry).collect::<Vec<_>>(),
         "commitIndex": int(s.commit_index),
-        "votesGranted": json!({ "#set": s.votes_granted.iter().map(|&v| int(v)).collect::<Vec<_>>() }),
+        "votesGranted": set(&s.votes_granted),
         "nextIndex": slots(&s.next_index),
         "matchIndex": slots(&s.match_index),
-    })
+    });
+    if extended {
+        let flow = s.flow.iter().enumerate().map(|(p, f)| {
+            json!([
+                int(p as u8),
+                json!({
+                    "replicate": f.replicate,
+                    "paused": f.paused,
+                    "inflight": f.inflight.iter().map(|&k| int(k)).collect::<Vec<_>>(),
+                    "acked": f.acked,
+                })
+            ])
+        });
+        let pending = match &s.pending {
+            None => variant("None", unit()),
+            Some(p) => variant(
+                "Some",
+                json!({
+                    "term": int(p.term),
+                    "votedFor": option(p.voted_for),
+                    "log": p.log.iter().map(entry).collect::<Vec<_>>(),
+                    "outbox": p.outbox.iter().map(message).collect::<Vec<_>>(),
+                }),
+            ),
+        };
+        let fields = out.as_object_mut().expect("a record");
+        fields.insert("lease".into(), json!(s.lease));
+        fields.insert("heard".into(), set(&s.heard));
+        fields.insert("transfer".into(), option(s.transfer));
+        fields.insert("flow".into(), json!({ "#map": flow.collect::<Vec<_>>() }));
+        fields.insert("pending".into(), pending);
+    }
+    out
 }
 
 fn action(a: Option<&TAction>) -> (String, Value) {
@@ -111,17 +172,25 @@ fn action(a: Option<&TAction>) -> (String, Value) {
         TAction::Drop { message: m } => ("Drop", message(m)),
         TAction::Duplicate { message: m } => ("Duplicate", message(m)),
         TAction::Restart { server } => ("Restart", int(*server)),
+        TAction::CheckQuorum { server } => ("CheckQuorum", int(*server)),
+        TAction::LeaseExpires { server } => ("LeaseExpires", int(*server)),
+        TAction::TransferLeadership { server, target } => (
+            "TransferLeadership",
+            json!({ "server": int(*server), "target": int(*target) }),
+        ),
+        TAction::AbortTransfer { server } => ("AbortTransfer", int(*server)),
+        TAction::Persist { server } => ("Persist", int(*server)),
     };
     (tag.to_string(), variant(tag, value))
 }
 
-fn state(index: usize, s: &TState, a: Option<&TAction>) -> Value {
+fn state(index: usize, s: &TState, a: Option<&TAction>, extended: bool) -> Value {
     let (name, act) = action(a);
     let mut out = Map::new();
     out.insert("#meta".into(), json!({ "index": index }));
     out.insert(
         "servers".into(),
-        json!({ "#map": s.servers.iter().enumerate().map(|(i, sv)| json!([int(i as u8), server(sv)])).collect::<Vec<_>>() }),
+        json!({ "#map": s.servers.iter().enumerate().map(|(i, sv)| json!([int(i as u8), server(sv, extended)])).collect::<Vec<_>>() }),
     );
     out.insert(
         "network".into(),
@@ -142,12 +211,13 @@ fn state(index: usize, s: &TState, a: Option<&TAction>) -> Value {
 
 /// The ITF trace of `actions` in `model`: the initial state, then the state after each action.
 pub fn export(model: &RaftModel, actions: &[Action], description: &str) -> Value {
+    let extended = model.params.extended();
     let mut s = model.initial_state();
-    let mut states = vec![state(0, &trace::state_to(&s), None)];
+    let mut states = vec![state(0, &trace::state_to(&s), None, extended)];
     for (k, a) in actions.iter().enumerate() {
         s = model.step(&s, a);
         let ta = trace::action_to(a);
-        states.push(state(k + 1, &trace::state_to(&s), Some(&ta)));
+        states.push(state(k + 1, &trace::state_to(&s), Some(&ta), extended));
     }
     json!({
         "#meta": {

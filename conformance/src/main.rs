@@ -576,7 +576,7 @@ fn run_convert(a: ConvertArgs) -> Result<u8, String> {
 
 fn run_witness(a: WitnessArgs) -> Result<u8, String> {
     let model = a.model.model(Bounds::default())?;
-    let names: Vec<&'static str> = raft_model::properties::all()
+    let names: Vec<&'static str> = raft_model::properties::all(&model.params)
         .into_iter()
         .filter(|p| p.expectation == stateright::Expectation::Sometimes)
         .map(|p| p.name)

@@ -120,7 +120,7 @@ fn side_by_side(
     let differs = |field: &str| differences.iter().any(|d| d.field == field);
     let _ = writeln!(out, "  {:<26} {:<38} {:<38}", "field", "model", "impl");
     let impl_servers: Vec<Option<Server>> = (0..cluster.len())
-        .map(|i| crate::abstraction::server(cluster.node(i), cluster.len()).ok())
+        .map(|i| crate::abstraction::cluster_server(cluster, i).ok())
         .collect();
     for (i, m) in expected.servers.iter().enumerate() {
         let impl_fields = impl_servers

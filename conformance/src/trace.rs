@@ -6,8 +6,8 @@
 //! error that says which step and field is wrong.
 
 use raft_model::{
-    Action, Body, Bounds, Bug, Entry, Faults, Message, Network, Params, Payload, RaftModel, Role,
-    Server, ServerSet, State,
+    Action, Body, Bounds, Bug, Entry, Faults, Flow, Hint, Message, Network, Params, Payload,
+    Pending, RaftModel, Role, Server, ServerSet, State,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -44,10 +44,33 @@ pub struct Config {
     pub max_duplicates: u8,
     pub max_entries: u8,
     pub noop: bool,
+    /// The production protocol's extensions (absent: off).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_vote: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check_quorum: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fast_backtrack: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_inflight: u8,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub eager: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub transfer: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub async_persist: bool,
     #[serde(default)]
     pub bug: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perturbation: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +92,11 @@ pub enum TAction {
     Drop { message: TMessage },
     Duplicate { message: TMessage },
     Restart { server: u8 },
+    CheckQuorum { server: u8 },
+    LeaseExpires { server: u8 },
+    TransferLeadership { server: u8, target: u8 },
+    AbortTransfer { server: u8 },
+    Persist { server: u8 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,9 +114,15 @@ pub enum TBody {
     RequestVote {
         last_log_index: u8,
         last_log_term: u8,
+        #[serde(default, skip_serializing_if = "is_false")]
+        pre_vote: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        transfer: bool,
     },
     RequestVoteResponse {
         granted: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        pre_vote: bool,
     },
     AppendEntries {
         prev_log_index: u8,
@@ -99,7 +133,19 @@ pub enum TBody {
     AppendEntriesResponse {
         success: bool,
         index: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<THint>,
     },
+    TimeoutNow,
+}
+
+/// A rejection's fast-backtracking hint: `conflict_term` null when the follower's log ends
+/// before `prev_log_index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct THint {
+    pub conflict_term: Option<u8>,
+    pub conflict_index: u8,
 }
 
 /// An entry; `value` null is the leader's no-op.
@@ -129,6 +175,37 @@ pub struct TServer {
     pub votes_granted: Vec<u8>,
     pub next_index: Vec<u8>,
     pub match_index: Vec<u8>,
+    /// The production protocol's state (absent: the default).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lease: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heard: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow: Vec<TFlow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<TPending>,
+}
+
+/// Per-follower flow control of a pipelining leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TFlow {
+    pub replicate: bool,
+    pub paused: bool,
+    pub inflight: Vec<u8>,
+    pub acked: bool,
+}
+
+/// A write in progress: what storage holds, and the messages that wait for the write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TPending {
+    pub term: u8,
+    pub voted_for: Option<u8>,
+    pub log: Vec<TEntry>,
+    pub outbox: Vec<TMessage>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +214,8 @@ pub enum TRole {
     Follower,
     Candidate,
     Leader,
+    #[serde(rename = "pre-candidate")]
+    PreCandidate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +242,13 @@ impl Config {
             max_duplicates: b.max_duplicates,
             max_entries: model.params.max_entries,
             noop: model.params.noop,
+            pre_vote: model.params.pre_vote,
+            check_quorum: model.params.check_quorum,
+            fast_backtrack: model.params.fast_backtrack,
+            max_inflight: model.params.max_inflight,
+            eager: model.params.eager,
+            transfer: model.params.transfer,
+            async_persist: model.params.async_persist,
             bug: model.bug.map(|b| b.name().to_string()),
             perturbation: perturbation.map(str::to_string),
         }
@@ -191,6 +277,13 @@ impl Config {
             params: Params {
                 max_entries: self.max_entries,
                 noop: self.noop,
+                pre_vote: self.pre_vote,
+                check_quorum: self.check_quorum,
+                fast_backtrack: self.fast_backtrack,
+                max_inflight: self.max_inflight,
+                eager: self.eager,
+                transfer: self.transfer,
+                async_persist: self.async_persist,
             },
             bug,
         };
@@ -214,11 +307,18 @@ pub fn message_to(m: &Message) -> TMessage {
         Body::RequestVote {
             last_log_index,
             last_log_term,
+            pre_vote,
+            transfer,
         } => TBody::RequestVote {
             last_log_index: *last_log_index,
             last_log_term: *last_log_term,
+            pre_vote: *pre_vote,
+            transfer: *transfer,
         },
-        Body::RequestVoteResponse { granted } => TBody::RequestVoteResponse { granted: *granted },
+        Body::RequestVoteResponse { granted, pre_vote } => TBody::RequestVoteResponse {
+            granted: *granted,
+            pre_vote: *pre_vote,
+        },
         Body::AppendEntries {
             prev_log_index,
             prev_log_term,
@@ -230,10 +330,19 @@ pub fn message_to(m: &Message) -> TMessage {
             entries: entries.iter().map(entry_to).collect(),
             leader_commit: *leader_commit,
         },
-        Body::AppendEntriesResponse { success, index } => TBody::AppendEntriesResponse {
+        Body::AppendEntriesResponse {
+            success,
+            index,
+            hint,
+        } => TBody::AppendEntriesResponse {
             success: *success,
             index: *index,
+            hint: hint.map(|h| THint {
+                conflict_term: h.conflict_term,
+                conflict_index: h.conflict_index,
+            }),
         },
+        Body::TimeoutNow => TBody::TimeoutNow,
     };
     TMessage {
         term: m.term,
@@ -261,6 +370,14 @@ pub fn action_to(a: &Action) -> TAction {
             message: message_to(m),
         },
         Action::Restart(i) => TAction::Restart { server: *i },
+        Action::CheckQuorum(i) => TAction::CheckQuorum { server: *i },
+        Action::LeaseExpires(i) => TAction::LeaseExpires { server: *i },
+        Action::TransferLeadership(i, t) => TAction::TransferLeadership {
+            server: *i,
+            target: *t,
+        },
+        Action::AbortTransfer(i) => TAction::AbortTransfer { server: *i },
+        Action::Persist(i) => TAction::Persist { server: *i },
     }
 }
 
@@ -270,6 +387,7 @@ pub fn server_to(s: &Server) -> TServer {
             Role::Follower => TRole::Follower,
             Role::Candidate => TRole::Candidate,
             Role::Leader => TRole::Leader,
+            Role::PreCandidate => TRole::PreCandidate,
         },
         current_term: s.current_term,
         voted_for: s.voted_for,
@@ -278,6 +396,25 @@ pub fn server_to(s: &Server) -> TServer {
         votes_granted: s.votes_granted.iter().collect(),
         next_index: s.next_index.clone(),
         match_index: s.match_index.clone(),
+        lease: s.lease,
+        heard: s.heard.iter().collect(),
+        transfer: s.transfer,
+        flow: s
+            .flow
+            .iter()
+            .map(|f| TFlow {
+                replicate: f.replicate,
+                paused: f.paused,
+                inflight: f.inflight.clone(),
+                acked: f.acked,
+            })
+            .collect(),
+        pending: s.pending.as_ref().map(|p| TPending {
+            term: p.term,
+            voted_for: p.voted_for,
+            log: p.log.iter().map(entry_to).collect(),
+            outbox: p.outbox.iter().map(message_to).collect(),
+        }),
     }
 }
 
@@ -354,11 +491,18 @@ pub fn message_from(m: &TMessage, servers: u8) -> Result<Message, String> {
         TBody::RequestVote {
             last_log_index,
             last_log_term,
+            pre_vote,
+            transfer,
         } => Body::RequestVote {
             last_log_index: *last_log_index,
             last_log_term: *last_log_term,
+            pre_vote: *pre_vote,
+            transfer: *transfer,
         },
-        TBody::RequestVoteResponse { granted } => Body::RequestVoteResponse { granted: *granted },
+        TBody::RequestVoteResponse { granted, pre_vote } => Body::RequestVoteResponse {
+            granted: *granted,
+            pre_vote: *pre_vote,
+        },
         TBody::AppendEntries {
             prev_log_index,
             prev_log_term,
@@ -370,10 +514,19 @@ pub fn message_from(m: &TMessage, servers: u8) -> Result<Message, String> {
             entries: entries.iter().map(entry_from).collect(),
             leader_commit: *leader_commit,
         },
-        TBody::AppendEntriesResponse { success, index } => Body::AppendEntriesResponse {
+        TBody::AppendEntriesResponse {
+            success,
+            index,
+            hint,
+        } => Body::AppendEntriesResponse {
             success: *success,
             index: *index,
+            hint: hint.map(|h| Hint {
+                conflict_term: h.conflict_term,
+                conflict_index: h.conflict_index,
+            }),
         },
+        TBody::TimeoutNow => Body::TimeoutNow,
     };
     Ok(Message {
         term: m.term,
@@ -394,14 +547,46 @@ pub fn action_from(a: &TAction, servers: u8) -> Result<Action, String> {
         TAction::Drop { message } => Action::Drop(message_from(message, servers)?),
         TAction::Duplicate { message } => Action::Duplicate(message_from(message, servers)?),
         TAction::Restart { server } => Action::Restart(id("server", *server, servers)?),
+        TAction::CheckQuorum { server } => Action::CheckQuorum(id("server", *server, servers)?),
+        TAction::LeaseExpires { server } => Action::LeaseExpires(id("server", *server, servers)?),
+        TAction::TransferLeadership { server, target } => Action::TransferLeadership(
+            id("server", *server, servers)?,
+            id("target", *target, servers)?,
+        ),
+        TAction::AbortTransfer { server } => Action::AbortTransfer(id("server", *server, servers)?),
+        TAction::Persist { server } => Action::Persist(id("server", *server, servers)?),
     })
 }
 
 pub fn server_from(s: &TServer, servers: u8) -> Result<Server, String> {
-    let mut votes_granted = ServerSet::default();
-    for &v in &s.votes_granted {
-        votes_granted.insert(id("votes_granted", v, servers)?);
-    }
+    let set = |what: &str, ids: &[u8]| -> Result<ServerSet, String> {
+        let mut set = ServerSet::default();
+        for &v in ids {
+            set.insert(id(what, v, servers)?);
+        }
+        Ok(set)
+    };
+    let pending = match &s.pending {
+        None => None,
+        Some(p) => Some(Box::new(Pending {
+            term: p.term,
+            voted_for: p
+                .voted_for
+                .map(|v| id("pending.voted_for", v, servers))
+                .transpose()?,
+            log: p.log.iter().map(entry_from).collect(),
+            outbox: {
+                let mut outbox = p
+                    .outbox
+                    .iter()
+                    .map(|m| message_from(m, servers))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("pending.outbox: {e}"))?;
+                outbox.sort();
+                outbox
+            },
+        })),
+    };
     Ok(Server {
         current_term: s.current_term,
         voted_for: s
@@ -413,11 +598,26 @@ pub fn server_from(s: &TServer, servers: u8) -> Result<Server, String> {
             TRole::Follower => Role::Follower,
             TRole::Candidate => Role::Candidate,
             TRole::Leader => Role::Leader,
+            TRole::PreCandidate => Role::PreCandidate,
         },
         commit_index: s.commit_index,
-        votes_granted,
+        votes_granted: set("votes_granted", &s.votes_granted)?,
         next_index: s.next_index.clone(),
         match_index: s.match_index.clone(),
+        lease: s.lease,
+        heard: set("heard", &s.heard)?,
+        transfer: s.transfer.map(|t| id("transfer", t, servers)).transpose()?,
+        flow: s
+            .flow
+            .iter()
+            .map(|f| Flow {
+                replicate: f.replicate,
+                paused: f.paused,
+                inflight: f.inflight.clone(),
+                acked: f.acked,
+            })
+            .collect(),
+        pending,
     })
 }
 
