@@ -169,6 +169,10 @@ impl Node {
     /// date, then told to start an election at once with TimeoutNow.
     pub fn transfer_leadership(&mut self, target: NodeId) -> Result<(), Error> {
         self.require_leader()?;
+        // One transfer at a time: a second one would race the first target's election.
+        if self.transfer.is_some() {
+            return Err(Error::TransferInProgress);
+        }
         if target == self.id || !self.membership.is_voter(target) {
             return Err(Error::Invalid("transfer target is not another voter"));
         }

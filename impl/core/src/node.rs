@@ -81,6 +81,10 @@ pub struct Node {
     /// Leader: one entry per other member.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) election_elapsed: u64,
+    /// Follower: ticks since it last heard from its leader, which is what the lease measures
+    /// (thesis 4.2.3). Granting a vote restarts the election timer (Figure 2) but is not hearing
+    /// from a leader, so it leaves this alone.
+    pub(crate) lease_elapsed: u64,
     pub(crate) heartbeat_elapsed: u64,
     pub(crate) randomized_timeout: u64,
     pub(crate) rng: Rng,
@@ -116,6 +120,7 @@ impl Node {
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
             election_elapsed: 0,
+            lease_elapsed: 0,
             heartbeat_elapsed: 0,
             randomized_timeout: 0,
             transfer: None,
@@ -363,6 +368,7 @@ impl Node {
     fn heard_from_leader(&mut self, from: NodeId) {
         self.leader = Some(from);
         self.election_elapsed = 0;
+        self.lease_elapsed = 0;
     }
 
     /// Whether a leader has been heard from within the minimum election timeout (check-quorum's
@@ -370,7 +376,7 @@ impl Node {
     pub fn in_lease(&self) -> bool {
         self.cfg.check_quorum
             && self.leader.is_some()
-            && self.election_elapsed < self.cfg.election_ticks_min
+            && self.lease_elapsed < self.cfg.election_ticks_min
     }
 
     // ---- time ----
@@ -383,6 +389,7 @@ impl Node {
             self.tick_leader();
         } else {
             self.election_elapsed += 1;
+            self.lease_elapsed = self.lease_elapsed.saturating_add(1);
             if self.election_elapsed >= self.randomized_timeout {
                 self.timeout();
             }
@@ -429,7 +436,7 @@ impl Node {
     /// (thesis 4.2.3). `tick` gets there by counting; its own election timer keeps running.
     pub fn expire_lease(&mut self) {
         if self.role != Role::Leader {
-            self.election_elapsed = self.election_elapsed.max(self.cfg.election_ticks_min);
+            self.lease_elapsed = self.lease_elapsed.max(self.cfg.election_ticks_min);
         }
     }
 
@@ -454,6 +461,7 @@ impl Node {
 
     pub(crate) fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
+        self.lease_elapsed = 0;
         self.heartbeat_elapsed = 0;
         self.randomized_timeout = self
             .rng
