@@ -118,3 +118,46 @@ impl ModelArgs {
         Ok(model)
     }
 }
+
+/// The command-line flags that select these bounds and parameters; extensions that are off are
+/// left out (they default to off).
+pub fn bounds_and_params(b: &Bounds, p: &Params) -> String {
+    let mut flags = format!(
+        "--servers {} --max-term {} --max-log {} --values {} --max-messages {} --max-restarts {} --max-drops {} --max-duplicates {} --max-entries {} --noop {}",
+        b.servers,
+        b.max_term,
+        b.max_log,
+        b.values,
+        b.max_messages,
+        b.max_restarts,
+        b.max_drops,
+        b.max_duplicates,
+        p.max_entries,
+        p.noop
+    );
+    for (flag, on) in [
+        ("--pre-vote", p.pre_vote),
+        ("--check-quorum", p.check_quorum),
+        ("--fast-backtrack", p.fast_backtrack),
+        ("--eager", p.eager),
+        ("--transfer", p.transfer),
+        ("--async-persist", p.async_persist),
+    ] {
+        if on {
+            flags.push_str(&format!(" {flag} true"));
+        }
+    }
+    if p.pipelining() {
+        flags.push_str(&format!(" --max-inflight {}", p.max_inflight));
+    }
+    flags
+}
+
+/// The flags that select `model`: its bounds, parameters and bug flag.
+pub fn flags(model: &RaftModel) -> String {
+    let mut out = bounds_and_params(&model.bounds, &model.params);
+    if let Some(bug) = model.bug {
+        out.push_str(&format!(" --bug {}", bug.name()));
+    }
+    out
+}

@@ -254,7 +254,7 @@ impl RaftModel {
     pub(crate) fn transfer_leadership(&self, state: &mut State, i: ServerId, t: ServerId) {
         state.servers[i as usize].transfer = Some(t);
         if !self.maybe_timeout_now(state, i) {
-            self.send_append(state, i, t, Send::Catchup);
+            let _ = self.send_append(state, i, t, Send::Catchup);
         }
     }
 

@@ -86,7 +86,7 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all(&self.params)
+        properties::all(&self.params, &self.bounds)
     }
 
     fn within_boundary(&self, state: &State) -> bool {

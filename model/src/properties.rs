@@ -4,6 +4,7 @@
 //! the situation its property is about). `all` lists the ones the protocol's parameters make
 //! meaningful.
 
+use crate::bounds::Bounds;
 use crate::message::Body;
 use crate::protocol::Params;
 use crate::state::{Role, State};
@@ -59,8 +60,12 @@ pub const TRANSFER_WON: &str = "the target of a leadership transfer wins the ele
 pub const EARLY_APPEND: &str = "a leader's AppendEntries go out before its own write is done";
 pub const LOST_WRITE: &str = "a crash loses a write in progress";
 
-/// The properties of a protocol, `always` first, then the `sometimes` twins.
-pub fn all(params: &Params) -> Vec<Property<RaftModel>> {
+/// The properties of a protocol, `always` first, then the `sometimes` twins. A twin is listed
+/// only where its situation fits in the bounds: a restart needs a restart budget, and a
+/// conflict hint can move nextIndex by more than one only past a log of three entries (the
+/// leader needs two before its no-op).
+pub fn all(params: &Params, bounds: &Bounds) -> Vec<Property<RaftModel>> {
+    let restarts = bounds.max_restarts > 0;
     let mut always = vec![
         Property::always(ELECTION_SAFETY, |_, s| election_safety(s)),
         Property::always(LEADER_APPEND_ONLY, |_, s| leader_append_only(s)),
@@ -83,10 +88,12 @@ pub fn all(params: &Params) -> Vec<Property<RaftModel>> {
         Property::sometimes(FOLLOWER_TRUNCATES, |_, s: &State| {
             s.history.truncated_conflict
         }),
-        Property::sometimes(RESTARTED_REJOINS, |_, s: &State| {
-            s.history.restarted_rejoined
-        }),
     ];
+    if restarts {
+        sometimes.push(Property::sometimes(RESTARTED_REJOINS, |_, s: &State| {
+            s.history.restarted_rejoined
+        }));
+    }
     if params.pre_vote {
         always.push(Property::always(PRE_VOTE_KEEPS_TERMS, |_, s: &State| {
             !s.history.pre_vote_moved_term
@@ -134,7 +141,7 @@ pub fn all(params: &Params) -> Vec<Property<RaftModel>> {
             !s.history.backtrack_stalled
         }));
     }
-    if params.fast_backtrack {
+    if params.fast_backtrack && bounds.max_log >= 3 {
         sometimes.push(Property::sometimes(BACKTRACK_JUMPS, |_, s: &State| {
             s.history.backtrack_jumped
         }));
@@ -160,13 +167,13 @@ pub fn all(params: &Params) -> Vec<Property<RaftModel>> {
             s.history.transfer_won
         }));
     }
-    if params.async_persist {
+    if params.async_persist && restarts {
         sometimes.push(Property::sometimes(LOST_WRITE, |_, s: &State| {
             s.history.lost_write
         }));
-        if params.eager {
-            sometimes.push(Property::sometimes(EARLY_APPEND, |_, s| early_append(s)));
-        }
+    }
+    if params.async_persist && params.eager {
+        sometimes.push(Property::sometimes(EARLY_APPEND, |_, s| early_append(s)));
     }
     always.extend(sometimes);
     always

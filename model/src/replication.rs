@@ -26,17 +26,21 @@ impl RaftModel {
     /// to `max_entries` entries; with pipelining, as its flow control says (`send_append`).
     pub(crate) fn heartbeat(&self, state: &mut State, i: ServerId) {
         for p in peers(self.bounds.servers, i) {
-            self.send_append(state, i, p, Send::Heartbeat);
+            let _ = self.send_append(state, i, p, Send::Heartbeat);
         }
         for f in &mut state.servers[i as usize].flow {
             f.acked = false;
         }
     }
 
-    /// Eager replication: whatever flow control allows, to every peer.
+    /// Eager replication to every peer: new entries, or the commit index.
     pub(crate) fn broadcast(&self, state: &mut State, i: ServerId, why: Send) {
         for p in peers(self.bounds.servers, i) {
-            self.send_append(state, i, p, why);
+            if why == Send::Entries {
+                self.replicate(state, i, p);
+            } else {
+                self.send_append(state, i, p, why);
+            }
         }
     }
 
@@ -51,7 +55,14 @@ impl RaftModel {
     /// specs/divergence.md item 7), unless it lags and its matchIndex did not move since the
     /// previous heartbeat: then its messages are assumed lost and it is probed again from
     /// matchIndex + 1. A heartbeat to a follower being probed sends the probe again.
-    pub(crate) fn send_append(&self, state: &mut State, i: ServerId, p: ServerId, why: Send) {
+    /// Returns whether it sent anything.
+    pub(crate) fn send_append(
+        &self,
+        state: &mut State,
+        i: ServerId,
+        p: ServerId,
+        why: Send,
+    ) -> bool {
         let s = &mut state.servers[i as usize];
         let slot = p as usize;
         if self.params.pipelining() {
@@ -61,7 +72,7 @@ impl RaftModel {
                 if f.replicate && (f.acked || !lags) {
                     let m = self.append_from(s, i, p, s.match_index[slot] + 1, false);
                     state.network.send(m);
-                    return;
+                    return true;
                 }
                 if f.replicate {
                     s.next_index[slot] = s.match_index[slot] + 1;
@@ -74,7 +85,7 @@ impl RaftModel {
             let f = &s.flow[slot];
             let full = f.inflight.len() >= self.params.max_inflight as usize;
             if (!f.replicate && f.paused) || (f.replicate && full) {
-                return;
+                return false;
             }
         }
         let m = self.append_from(s, i, p, s.next_index[slot], true);
@@ -87,7 +98,7 @@ impl RaftModel {
             unreachable!("append_from builds AppendEntries")
         };
         if entries.is_empty() && why == Send::Entries {
-            return;
+            return false;
         }
         let last = prev_log_index + entries.len() as Index;
         if let Some(f) = s.flow.get_mut(slot) {
@@ -100,6 +111,13 @@ impl RaftModel {
         }
         self.sent(s, slot, &m);
         state.network.send(m);
+        true
+    }
+
+    /// Eager replication of new entries to `p`: with pipelining, as many AppendEntries as its
+    /// window has room for; else one.
+    pub(crate) fn replicate(&self, state: &mut State, i: ServerId, p: ServerId) {
+        while self.send_append(state, i, p, Send::Entries) && self.params.pipelining() {}
     }
 
     /// After sending `m` to the peer in `slot`. Only under the bug does sending move
@@ -296,11 +314,12 @@ impl RaftModel {
                 self.maybe_timeout_now(state, i);
             }
             if self.params.eager {
+                // Everyone learns the new commit index; the follower that answered has room
+                // in its window again.
                 if committed {
                     self.broadcast(state, i, Send::Commit);
-                } else {
-                    self.send_append(state, i, m.src, Send::Entries);
                 }
+                self.replicate(state, i, m.src);
             }
             return;
         }
@@ -335,7 +354,7 @@ impl RaftModel {
             f.paused = false;
         }
         if self.params.eager {
-            self.send_append(state, i, m.src, Send::Entries);
+            self.replicate(state, i, m.src);
         }
     }
 

@@ -3,8 +3,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use raft_model::check::{check, CheckOptions, Report};
-use raft_model::cli::ModelArgs;
-use raft_model::{Bounds, Bug, Params, RaftModel};
+use raft_model::cli::{self as flags, ModelArgs};
+use raft_model::{Bug, RaftModel};
 use stateright::Model;
 use std::process::ExitCode;
 
@@ -115,7 +115,7 @@ fn run_check(args: &CheckArgs) -> Result<bool, String> {
 fn describe(model: &RaftModel) -> String {
     format!(
         "{}; bug: {}",
-        bound_flags(&model.bounds, &model.params),
+        flags::bounds_and_params(&model.bounds, &model.params),
         model.bug.map_or("none", Bug::name)
     )
 }
@@ -154,49 +154,18 @@ fn print_bugs() {
         println!("{}", bug.name());
         println!("    mistake:  {}", bug.mistake());
         println!("    violates: {}", bug.violates());
-        println!("    bounds:   {}", bound_flags(&b, &bug.params()));
+        println!(
+            "    bounds:   {}",
+            flags::bounds_and_params(&b, &bug.params())
+        );
         if let Some(scripted) = bug.scripted_bounds() {
             println!(
                 "    shown by: a scripted counterexample at {} (model/tests/stale_replies.rs; too large to explore completely, see specs/bugs.md)",
-                bound_flags(&scripted, &bug.params())
+                flags::bounds_and_params(&scripted, &bug.params())
             );
         }
         println!("    source:   {}", bug.source());
     }
-}
-
-/// The command-line flags that select these bounds and parameters; extensions that are off are
-/// left out (they default to off).
-fn bound_flags(b: &Bounds, p: &Params) -> String {
-    let mut flags = format!(
-        "--servers {} --max-term {} --max-log {} --values {} --max-messages {} --max-restarts {} --max-drops {} --max-duplicates {} --max-entries {} --noop {}",
-        b.servers,
-        b.max_term,
-        b.max_log,
-        b.values,
-        b.max_messages,
-        b.max_restarts,
-        b.max_drops,
-        b.max_duplicates,
-        p.max_entries,
-        p.noop
-    );
-    for (flag, on) in [
-        ("--pre-vote", p.pre_vote),
-        ("--check-quorum", p.check_quorum),
-        ("--fast-backtrack", p.fast_backtrack),
-        ("--eager", p.eager),
-        ("--transfer", p.transfer),
-        ("--async-persist", p.async_persist),
-    ] {
-        if on {
-            flags.push_str(&format!(" {flag} true"));
-        }
-    }
-    if p.pipelining() {
-        flags.push_str(&format!(" --max-inflight {}", p.max_inflight));
-    }
-    flags
 }
 
 fn run_explore(args: &ExploreArgs) -> Result<bool, String> {
