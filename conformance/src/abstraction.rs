@@ -240,10 +240,12 @@ pub fn message(m: &IMessage) -> Result<Message, AbstractionError> {
             hint: h.as_ref().map(hint).transpose()?,
         },
         IBody::TimeoutNow => Body::TimeoutNow,
-        IBody::InstallSnapshot { .. } => return Err(format!(
+        IBody::InstallSnapshot { .. } => {
+            return Err(format!(
             "InstallSnapshot from {} to {} has no model counterpart (snapshots are not modelled)",
             m.from, m.to
-        )),
+        ))
+        }
     };
     Ok(Message {
         term: small("message term", m.term)?,

@@ -30,15 +30,29 @@ pub enum Perturbation {
     CountStaleAppendReplies,
     /// A voter is shown every candidate's log as more up-to-date than its own.
     VoteWithoutUpToDateCheck,
+    /// A pre-vote voter is shown every pre-candidate's log as more up-to-date than its own.
+    PreVoteWithoutUpToDateCheck,
+    /// The receiver of a pre-vote request or grant of a higher term is first moved to that
+    /// term.
+    PreVoteBumpsTerm,
+    /// A server in its lease is first moved to the term of a higher-term vote request.
+    LeaseIgnored,
+    /// A stale AppendEntries reply at a leader comes with a current-term acknowledgement of what
+    /// the follower is known to hold (which changes nothing but check-quorum's record).
+    CheckQuorumCountsStaleReply,
 }
 
 impl Perturbation {
-    pub const ALL: [Perturbation; 5] = [
+    pub const ALL: [Perturbation; 9] = [
         Perturbation::ForgetVotedForOnRestart,
         Perturbation::ForgetTermOnRestart,
         Perturbation::CountStaleVotes,
         Perturbation::CountStaleAppendReplies,
         Perturbation::VoteWithoutUpToDateCheck,
+        Perturbation::PreVoteWithoutUpToDateCheck,
+        Perturbation::PreVoteBumpsTerm,
+        Perturbation::LeaseIgnored,
+        Perturbation::CheckQuorumCountsStaleReply,
     ];
 
     /// The model bug flag that makes the same mistake.
@@ -49,6 +63,10 @@ impl Perturbation {
             Perturbation::CountStaleVotes => Bug::CountStaleVotes,
             Perturbation::CountStaleAppendReplies => Bug::CountStaleAppendReplies,
             Perturbation::VoteWithoutUpToDateCheck => Bug::VoteWithoutUpToDateCheck,
+            Perturbation::PreVoteWithoutUpToDateCheck => Bug::PreVoteWithoutUpToDateCheck,
+            Perturbation::PreVoteBumpsTerm => Bug::PreVoteBumpsTerm,
+            Perturbation::LeaseIgnored => Bug::LeaseIgnored,
+            Perturbation::CheckQuorumCountsStaleReply => Bug::CheckQuorumCountsStaleReply,
         }
     }
 
@@ -288,8 +306,67 @@ impl Cluster {
             return Ok(()); // addressed outside the cluster: lost
         }
         self.perturb_delivery(dst, &mut msg);
+        if let Some(first) = self.perturb_before(dst, &msg) {
+            Rc::make_mut(&mut self.nodes[dst]).step(first);
+        }
         Rc::make_mut(&mut self.nodes[dst]).step(msg);
         self.flush(dst)
+    }
+
+    /// The injected mistakes that act before a delivery: a message handed to the receiver
+    /// first, so that the correct impl code then makes the model bug's mistake.
+    fn perturb_before(&self, dst: usize, msg: &IMessage) -> Option<IMessage> {
+        let node = &self.nodes[dst];
+        let higher = msg.term > node.term();
+        // A refused vote reply of the message's term moves the receiver to that term and does
+        // nothing else: the term step the bug takes.
+        let bump = || IMessage {
+            from: msg.from,
+            to: msg.to,
+            term: msg.term,
+            body: IBody::RequestVoteResponse {
+                granted: false,
+                pre_vote: false,
+            },
+        };
+        match (self.perturbation?, &msg.body) {
+            (Perturbation::PreVoteBumpsTerm, IBody::RequestVote { pre_vote: true, .. })
+                if higher && !node.in_lease() =>
+            {
+                Some(bump())
+            }
+            (
+                Perturbation::PreVoteBumpsTerm,
+                IBody::RequestVoteResponse {
+                    pre_vote: true,
+                    granted: true,
+                },
+            ) if higher => Some(bump()),
+            (
+                Perturbation::LeaseIgnored,
+                IBody::RequestVote {
+                    transfer: false, ..
+                },
+            ) if higher && node.in_lease() => Some(bump()),
+            // A current-term ack of an entry the leader does not have: the leader marks the
+            // follower as heard from and ignores the rest, so check-quorum alone sees the reply.
+            (Perturbation::CheckQuorumCountsStaleReply, IBody::AppendEntriesResponse { .. })
+                if msg.term < node.term() && node.role() == raft_core::Role::Leader =>
+            {
+                node.progress(msg.from)?;
+                Some(IMessage {
+                    term: node.term(),
+                    body: IBody::AppendEntriesResponse {
+                        success: true,
+                        index: node.last_index() + 1,
+                        hint: None,
+                        read_ctx: 0,
+                    },
+                    ..msg.clone()
+                })
+            }
+            _ => None,
+        }
     }
 
     pub fn drop_message(&mut self, at: usize) {
@@ -332,7 +409,19 @@ impl Cluster {
             }
             (
                 Some(Perturbation::VoteWithoutUpToDateCheck),
-                IBody::RequestVote { last_log_term, .. },
+                IBody::RequestVote {
+                    last_log_term,
+                    pre_vote: false,
+                    ..
+                },
+            )
+            | (
+                Some(Perturbation::PreVoteWithoutUpToDateCheck),
+                IBody::RequestVote {
+                    last_log_term,
+                    pre_vote: true,
+                    ..
+                },
             ) => {
                 *last_log_term = (*last_log_term).max(node.last_term() + 1);
             }

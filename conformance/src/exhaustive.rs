@@ -15,7 +15,7 @@ use crate::lockstep::{self, Mismatch};
 use raft_model::minimise::{fingerprint, FingerprintSet};
 use raft_model::{Action, RaftModel, State};
 use serde::Serialize;
-use stateright::Model;
+use stateright::{Model, Representative};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Default)]
@@ -27,6 +27,10 @@ pub struct Options {
     pub coverage: bool,
     /// Print progress on stderr every few seconds.
     pub progress: bool,
+    /// Expand one state of each class of server renamings (the model's `representative`): sound
+    /// because neither side treats one server id differently from another, and about the
+    /// number of servers factorial times fewer states. The count is then of representatives.
+    pub symmetry: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -64,7 +68,11 @@ pub fn run(model: &RaftModel, options: &Options) -> Outcome {
     let mut coverage = Coverage::new(options.coverage);
     let mut visited = FingerprintSet::default();
     let init = model.initial_state();
-    visited.insert(fingerprint(&init));
+    visited.insert(if options.symmetry {
+        fingerprint(&init.representative())
+    } else {
+        fingerprint(&init)
+    });
     coverage.state(model, &init);
     let mut stack = vec![Frame {
         cluster: Cluster::new(model, options.perturbation),
@@ -114,7 +122,12 @@ pub fn run(model: &RaftModel, options: &Options) -> Outcome {
                         leaving += 1;
                         continue;
                     }
-                    if visited.insert(fingerprint(&next)) {
+                    let key = if options.symmetry {
+                        fingerprint(&next.representative())
+                    } else {
+                        fingerprint(&next)
+                    };
+                    if visited.insert(key) {
                         coverage.state(model, &next);
                         stack.push(Frame {
                             state: next,

@@ -1,6 +1,9 @@
-//! The CI gate: replay the saved traces, check every transition exhaustively, then spend the rest
-//! of the time budget on seeded random walks and impl-first runs. The first divergence is shrunk,
-//! reported side by side and saved as a replayable trace; the exit code says what happened.
+//! The CI gate: replay the saved traces, check every transition exhaustively for each protocol
+//! profile (the basic protocol, each production extension on its own, and everything production
+//! runs), then spend the rest of the time budget on seeded random walks and impl-first runs of
+//! the production protocol. The first divergence is shrunk, reported side by side and saved as a
+//! replayable trace; the exit code says what happened. The JUnit report has a case per stage and
+//! profile.
 
 use crate::coverage::Coverage;
 use crate::driver::Perturbation;
@@ -8,17 +11,39 @@ use crate::junit::Case;
 use crate::replay::{self, Replayed};
 use crate::report::Divergence;
 use crate::{exhaustive, impl_first, shrink, trace, walk};
-use raft_model::{Action, RaftModel};
+use raft_model::{Action, Bug, Protocol, RaftModel};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// One exhaustive stage: a protocol profile at its bounds.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// The name in the report (the profile's `--protocol` name).
+    pub name: String,
+    pub model: RaftModel,
+}
+
+impl Profile {
+    /// `protocol` at its own bounds, with `bug` (none for the real check).
+    pub fn of(protocol: Protocol, bug: Option<Bug>) -> Profile {
+        Profile {
+            name: protocol.name().to_string(),
+            model: RaftModel {
+                bounds: protocol.bounds(),
+                params: protocol.params(),
+                bug,
+            },
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Options {
     pub budget: Duration,
     pub seed: u64,
-    /// The exhaustive stage's model.
-    pub exhaustive: RaftModel,
-    /// The random walks' model (larger bounds).
+    /// The exhaustive stages, in order.
+    pub profiles: Vec<Profile>,
+    /// The random walks' model (larger bounds, the production protocol).
     pub walks: RaftModel,
     pub walk_steps: usize,
     /// The randomized stages run at least this long even when the exhaustive stage used up the
@@ -191,46 +216,50 @@ pub fn run(options: &Options) -> Outcome {
         }
     }
 
-    // 2. Exhaustive: every transition of the model within the bounds.
-    let ex = exhaustive::run(
-        &options.exhaustive,
-        &exhaustive::Options {
-            perturbation: options.perturbation,
-            time_limit: None,
-            coverage: options.coverage,
-            progress: true,
-        },
-    );
-    outcome.coverage.merge(&ex.coverage);
-    let s = &ex.summary;
-    let output = format!(
-        "exhaustive at {:?}: {} states, {} transitions checked ({} leave the bounds), depth {}, {:.2} s, {:.0} transitions/s",
-        options.exhaustive.bounds,
-        s.states,
-        s.transitions,
-        s.transitions_leaving_bounds,
-        s.max_depth,
-        s.seconds,
-        s.transitions_per_second
-    );
-    eprintln!("gate: {output}");
-    let mut case = Case {
-        name: "exhaustive".into(),
-        seconds: s.seconds,
-        output,
-        failure: None,
-    };
-    if let Some((actions, _)) = ex.divergence {
-        let (d, saved) = settle(
-            &options.exhaustive,
-            options.perturbation,
-            &actions,
-            Source::Exhaustive,
-            &options.out,
+    // 2. Exhaustive: every transition of each profile's model within its bounds.
+    for profile in &options.profiles {
+        let ex = exhaustive::run(
+            &profile.model,
+            &exhaustive::Options {
+                perturbation: options.perturbation,
+                time_limit: None,
+                coverage: options.coverage,
+                progress: true,
+                symmetry: false,
+            },
         );
-        return finish(outcome, case, d, saved);
+        outcome.coverage.merge(&ex.coverage);
+        let s = &ex.summary;
+        let output = format!(
+            "exhaustive {} at {}: {} states, {} transitions checked ({} leave the bounds), depth {}, {:.2} s, {:.0} transitions/s",
+            profile.name,
+            raft_model::cli::flags(&profile.model),
+            s.states,
+            s.transitions,
+            s.transitions_leaving_bounds,
+            s.max_depth,
+            s.seconds,
+            s.transitions_per_second
+        );
+        eprintln!("gate: {output}");
+        let case = Case {
+            name: format!("exhaustive {}", profile.name),
+            seconds: s.seconds,
+            output,
+            failure: None,
+        };
+        if let Some((actions, _)) = ex.divergence {
+            let (d, saved) = settle(
+                &profile.model,
+                options.perturbation,
+                &actions,
+                Source::Exhaustive,
+                &options.out,
+            );
+            return finish(outcome, case, d, saved);
+        }
+        outcome.cases.push(case);
     }
-    outcome.cases.push(case);
 
     // 3. Random walks for most of what is left of the budget, 4. impl-first for the rest.
     let left = options
@@ -259,11 +288,11 @@ pub fn run(options: &Options) -> Outcome {
     outcome.coverage.merge(&w.coverage);
     let s = &w.summary;
     let output = format!(
-        "random walks at {:?}: seed {}, {} walks, {} steps, {:.2} s, {:.0} steps/s (replay one walk: raft-conform walk --seed <seed + k> --walks 1)",
-        options.walks.bounds, s.seed, s.walks, s.steps, s.seconds, s.steps_per_second
+        "random walks at {}: seed {}, {} walks, {} steps, {:.2} s, {:.0} steps/s (replay one walk: raft-conform walk --seed <seed + k> --walks 1 with these flags)",
+        raft_model::cli::flags(&options.walks), s.seed, s.walks, s.steps, s.seconds, s.steps_per_second
     );
     eprintln!("gate: {output}");
-    case = Case {
+    let mut case = Case {
         name: "random walks".into(),
         seconds: s.seconds,
         output,

@@ -10,6 +10,13 @@
 //!
 //! The first catches an impl doing what the model forbids; a model event the impl refuses (it
 //! stays put while the model would move) shows a model looser than the impl.
+//!
+//! With any production extension on, time is the impl's own: the schedule gives nodes ticks,
+//! as raft-node does, instead of the explicit timer events, and a tick is judged as the
+//! sequence of the node's timer events (timeout, lease expiry, check-quorum, transfer given up,
+//! heartbeat; at most three in one tick) that explains it. It also asks for leadership
+//! transfers, and with asynchronous persistence finishes each node's writes before giving the
+//! node another input, as the `Ready` contract requires.
 
 use crate::compare;
 use crate::driver::{Cluster, Perturbation, StepError};
@@ -67,8 +74,9 @@ pub struct Summary {
 #[derive(Clone, Debug)]
 pub struct Violation {
     pub run_seed: u64,
-    /// Every input of the run, as model actions, through the offending one.
-    pub inputs: Vec<Action>,
+    /// Every input of the run, through the offending one: the model action it is labelled
+    /// with, or none for a tick.
+    pub inputs: Vec<Labelled>,
     /// The model transitions the run took before the offending input. With the offending input
     /// appended, a model trace that diverges in lock step when `offered` (see `as_trace`).
     pub events: Vec<Action>,
@@ -79,6 +87,14 @@ pub struct Violation {
     pub error: Option<String>,
 }
 
+/// One input of a run as the report shows it.
+#[derive(Clone, Debug)]
+pub struct Labelled {
+    pub text: String,
+    /// The model action of the same name, if the input is one.
+    pub action: Option<Action>,
+}
+
 impl Violation {
     pub fn render(&self) -> String {
         let mut out = format!(
@@ -87,13 +103,17 @@ impl Violation {
             self.inputs.len()
         );
         for (k, a) in self.inputs.iter().enumerate() {
-            out.push_str(&format!("  {:>3}. {}\n", k + 1, format_action(a)));
+            out.push_str(&format!("  {:>3}. {}\n", k + 1, a.text));
         }
         out.push_str(&format!(
             "replay the run: raft-conform impl-first --seed {} --runs 1 (same --servers)\n",
             self.run_seed
         ));
-        let last = self.inputs.last().map(format_action).unwrap_or_default();
+        let last = self
+            .inputs
+            .last()
+            .map(|a| a.text.clone())
+            .unwrap_or_default();
         if self.offered {
             out.push_str(&format!(
                 "the model offers {last}, but the impl's abstract state after it is not the model's successor:\n"
@@ -120,10 +140,10 @@ impl Violation {
     /// The model events of the run followed by the offending input: a lock-step trace of the
     /// judging model that diverges, when the model offered that input.
     pub fn as_trace(&self) -> Option<Vec<Action>> {
-        let last = self.inputs.last()?;
+        let last = self.inputs.last()?.action.clone()?;
         self.offered.then(|| {
             let mut t = self.events.clone();
-            t.push(last.clone());
+            t.push(last);
             t
         })
     }
@@ -157,7 +177,10 @@ pub fn judge(options: &Options) -> RaftModel {
 enum Input {
     Timeout(usize),
     Heartbeat(usize),
+    Tick(usize),
     Propose(usize, Value),
+    Transfer(usize, usize),
+    Persist(usize),
     Deliver(usize),
     Drop(usize),
     Duplicate(usize),
@@ -167,11 +190,23 @@ enum Input {
 fn choose(rng: &mut Rng, cluster: &Cluster, state: &State, options: &Options) -> Input {
     let n = cluster.len();
     let in_flight = cluster.network().len();
+    let ticks = options.params.extended();
+    // A node whose writes are in progress takes nothing but their end (or a crash).
+    let busy = |i: usize| cluster.held(i).is_some();
     loop {
         let roll = rng.below(100);
         let i = rng.below(n);
+        if busy(i) && roll < 96 {
+            return Input::Persist(i);
+        }
         let input = match roll {
-            0..=44 if in_flight > 0 => Input::Deliver(rng.below(in_flight)),
+            0..=44 if in_flight > 0 => {
+                let k = rng.below(in_flight);
+                if busy(cluster.network()[k].msg.to as usize) {
+                    continue;
+                }
+                Input::Deliver(k)
+            }
             45..=51 if in_flight > 0 && state.faults.drops < 200 => {
                 Input::Drop(rng.below(in_flight))
             }
@@ -182,7 +217,10 @@ fn choose(rng: &mut Rng, cluster: &Cluster, state: &State, options: &Options) ->
             {
                 Input::Duplicate(rng.below(in_flight))
             }
+            56..=65 if ticks && cluster.node(i).term() < 250 => Input::Tick(i),
             56..=65 if cluster.node(i).term() < 250 => Input::Timeout(i),
+            66..=78 if ticks && cluster.node(i).term() < 250 => Input::Tick(i),
+            79..=80 if options.params.transfer => Input::Transfer(i, rng.below(n)),
             66..=80 => Input::Heartbeat(i),
             81..=95 if cluster.node(i).last_index() < 250 => {
                 Input::Propose(i, rng.below(options.values.max(1) as usize) as Value)
@@ -194,17 +232,29 @@ fn choose(rng: &mut Rng, cluster: &Cluster, state: &State, options: &Options) ->
     }
 }
 
-/// The model event an impl input corresponds to (before it is applied).
-fn label(input: &Input, cluster: &Cluster) -> Action {
+/// The model event an impl input corresponds to (before it is applied); none for a tick.
+fn label(input: &Input, cluster: &Cluster) -> Labelled {
     let id = |i: usize| i as u8;
-    match *input {
+    let action = match *input {
         Input::Timeout(i) => Action::Timeout(id(i)),
         Input::Heartbeat(i) => Action::Heartbeat(id(i)),
+        Input::Tick(i) => {
+            return Labelled {
+                text: format!("Tick(S{i})"),
+                action: None,
+            }
+        }
         Input::Propose(i, v) => Action::ClientRequest(id(i), v),
+        Input::Transfer(i, t) => Action::TransferLeadership(id(i), id(t)),
+        Input::Persist(i) => Action::Persist(id(i)),
         Input::Deliver(k) => Action::Deliver(cluster.network()[k].abs.clone()),
         Input::Drop(k) => Action::Drop(cluster.network()[k].abs.clone()),
         Input::Duplicate(k) => Action::Duplicate(cluster.network()[k].abs.clone()),
         Input::Restart(i) => Action::Restart(id(i)),
+    };
+    Labelled {
+        text: format_action(&action),
+        action: Some(action),
     }
 }
 
@@ -212,6 +262,18 @@ fn perform(input: &Input, cluster: &mut Cluster) -> Result<(), StepError> {
     match *input {
         Input::Timeout(i) => cluster.timeout(i),
         Input::Heartbeat(i) => cluster.heartbeat(i),
+        Input::Tick(i) => cluster.tick(i),
+        // A refused transfer (to itself, or at a non-leader) leaves the node as it was.
+        Input::Transfer(i, t) => cluster
+            .apply(&Action::TransferLeadership(i as u8, t as u8))
+            .or_else(|e| match e {
+                StepError::Refused(_) => Ok(()),
+                e => Err(e),
+            }),
+        Input::Persist(i) => {
+            cluster.persist(i);
+            Ok(())
+        }
         // A refusal leaves the node as it was; whether that is right is judged below.
         Input::Propose(i, v) => cluster.propose(i, v).unwrap_or(Ok(())),
         Input::Deliver(k) => cluster.deliver(k),
@@ -244,12 +306,15 @@ fn run_one(
     let mut events = Vec::new();
     for _ in 0..options.steps {
         let input = choose(&mut rng, &cluster, &state, options);
-        let action = label(&input, &cluster);
-        inputs.push(action.clone());
+        let labelled = label(&input, &cluster);
+        inputs.push(labelled.clone());
         summary.steps += 1;
-        let offered = model.is_enabled(&state, &action);
+        let offered = labelled
+            .action
+            .as_ref()
+            .is_some_and(|a| model.is_enabled(&state, a));
         let result = perform(&input, &mut cluster);
-        let violation = |differences, error: Option<String>, inputs: Vec<Action>| Violation {
+        let violation = |differences, error: Option<String>, inputs: Vec<Labelled>| Violation {
             run_seed: seed,
             inputs,
             events: events.clone(),
@@ -261,7 +326,7 @@ fn run_one(
         if let Err(e) = result {
             return Some(violation(Vec::new(), Some(e.to_string()), inputs));
         }
-        if offered {
+        if let (true, Some(action)) = (offered, labelled.action) {
             let expected = model.step(&state, &action);
             if !compare::conforms(&expected, &cluster) {
                 let differences = compare::differences(&expected, &cluster);
@@ -276,17 +341,24 @@ fn run_one(
             summary.ignored_inputs += 1;
             continue;
         }
-        // Not the offered event: is it any model transition at all?
-        let mut enabled = Vec::new();
-        model.enabled_actions(&state, &mut enabled);
-        match enabled
-            .into_iter()
-            .map(|a| (model.step(&state, &a), a))
-            .find(|(next, _)| compare::conforms(next, &cluster))
-        {
-            Some((next, a)) => {
-                summary.model_events += 1;
-                events.push(a);
+        // Not the offered event: is it any model transition at all, or, for a tick, a sequence
+        // of the node's timer events?
+        let explained = match input {
+            Input::Tick(i) => timer_events(model, &state, i as u8, &cluster),
+            _ => {
+                let mut enabled = Vec::new();
+                model.enabled_actions(&state, &mut enabled);
+                enabled
+                    .into_iter()
+                    .map(|a| (model.step(&state, &a), a))
+                    .find(|(next, _)| compare::conforms(next, &cluster))
+                    .map(|(next, a)| (next, vec![a]))
+            }
+        };
+        match explained {
+            Some((next, taken)) => {
+                summary.model_events += taken.len() as u64;
+                events.extend(taken);
                 state = next;
             }
             None => {
@@ -296,6 +368,55 @@ fn run_one(
         }
     }
     None
+}
+
+/// The timer events of server `i` that one tick can fire, in the order the impl's tick runs
+/// them (at most one of each).
+const TIMERS: [fn(u8) -> Action; 5] = [
+    Action::LeaseExpires,
+    Action::Timeout,
+    Action::CheckQuorum,
+    Action::AbortTransfer,
+    Action::Heartbeat,
+];
+
+/// A sequence of at most three of server `i`'s timer events, taken in `TIMERS` order, that
+/// leads from `state` to what the cluster shows, with the state it ends in.
+fn timer_events(
+    model: &RaftModel,
+    state: &State,
+    i: u8,
+    cluster: &Cluster,
+) -> Option<(State, Vec<Action>)> {
+    fn search(
+        model: &RaftModel,
+        state: &State,
+        from: usize,
+        taken: &mut Vec<Action>,
+        i: u8,
+        cluster: &Cluster,
+    ) -> Option<State> {
+        if !taken.is_empty() && compare::conforms(state, cluster) {
+            return Some(state.clone());
+        }
+        if taken.len() == 3 {
+            return None;
+        }
+        for (k, event) in TIMERS.iter().enumerate().skip(from) {
+            let a = event(i);
+            if model.is_enabled(state, &a) {
+                let next = model.step(state, &a);
+                taken.push(a);
+                if let Some(end) = search(model, &next, k + 1, taken, i, cluster) {
+                    return Some(end);
+                }
+                taken.pop();
+            }
+        }
+        None
+    }
+    let mut taken = Vec::new();
+    search(model, state, 0, &mut taken, i, cluster).map(|end| (end, taken))
 }
 
 pub fn run(options: &Options) -> Outcome {

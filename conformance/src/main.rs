@@ -9,7 +9,7 @@ use raft_conformance::driver::Perturbation;
 use raft_conformance::gate;
 use raft_conformance::replay::{self, Replayed};
 use raft_conformance::{exhaustive, impl_first, itf, junit, trace, walk};
-use raft_model::{minimise, Bounds, Bug, RaftModel};
+use raft_model::{minimise, Bounds, Bug, Protocol, RaftModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -71,6 +71,11 @@ impl ModelArgs {
     fn model(&self, base: Bounds) -> Result<RaftModel, String> {
         self.model.model_from(base)
     }
+
+    /// The model at its profile's default bounds (`--protocol`'s, or the basic defaults).
+    fn profile_model(&self) -> Result<RaftModel, String> {
+        self.model.model()
+    }
 }
 
 #[derive(Args)]
@@ -110,6 +115,9 @@ struct GateArgs {
 struct ExhaustiveArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// Expand one state per class of server renamings (the impl treats ids alike).
+    #[arg(long)]
+    symmetry: bool,
     /// Stop after this many seconds (the run is then reported incomplete).
     #[arg(long)]
     time_limit: Option<f64>,
@@ -160,6 +168,9 @@ struct ImplFirstArgs {
     time_limit: Option<f64>,
     #[arg(long, value_name = "NAME")]
     perturb: Option<Perturbation>,
+    /// The protocol profile the impl runs (with any extension on, it runs on its own ticks).
+    #[arg(long, value_name = "PROFILE", default_value = "basic")]
+    protocol: Protocol,
     #[arg(long, value_name = "DIR", default_value = "target/conformance")]
     out: PathBuf,
 }
@@ -278,14 +289,32 @@ fn print_coverage(coverage: &Coverage) {
 fn run_gate(a: GateArgs) -> Result<u8, String> {
     let budget = seconds(a.budget, "--budget")?;
     let seed = seed_or_clock(a.seed);
-    let exhaustive = a.model.model(Bounds::default())?;
+    // The profiles: the one --protocol names (or the bug flag's), else every profile; the walks
+    // run the last one's protocol, production when every profile runs.
+    let chosen = &a.model.model;
+    let protocols: Vec<Protocol> = match (chosen.protocol, chosen.bug) {
+        (Some(p), _) => vec![p],
+        (None, Some(bug)) => vec![bug.protocol()],
+        (None, None) => Protocol::ALL.to_vec(),
+    };
+    let mut profiles = Vec::new();
+    for &p in &protocols {
+        let mut args = chosen.clone();
+        args.protocol = Some(p);
+        let model = args.model_from(p.bounds())?;
+        profiles.push(gate::Profile {
+            model,
+            ..gate::Profile::of(p, chosen.bug)
+        });
+    }
+    let last = profiles.last().expect("at least one profile");
     let mut walks = RaftModel {
         bounds: Bounds {
             servers: a.walk_servers,
             ..walk::default_bounds()
         },
-        params: exhaustive.params,
-        bug: exhaustive.bug,
+        params: last.model.params,
+        bug: last.model.bug,
     };
     walks.validate()?;
     if walks.bounds.servers == 0 {
@@ -299,7 +328,7 @@ fn run_gate(a: GateArgs) -> Result<u8, String> {
     let options = gate::Options {
         budget,
         seed,
-        exhaustive,
+        profiles,
         walks,
         walk_steps: a.walk_steps,
         min_random: seconds(a.min_random, "--min-random")?,
@@ -330,7 +359,7 @@ fn run_gate(a: GateArgs) -> Result<u8, String> {
 }
 
 fn run_exhaustive(a: ExhaustiveArgs) -> Result<u8, String> {
-    let model = a.model.model(Bounds::default())?;
+    let model = a.model.profile_model()?;
     let time_limit = a
         .time_limit
         .map(|t| seconds(t, "--time-limit"))
@@ -342,6 +371,7 @@ fn run_exhaustive(a: ExhaustiveArgs) -> Result<u8, String> {
             time_limit,
             coverage: a.coverage,
             progress: true,
+            symmetry: a.symmetry,
         },
     );
     let s = &outcome.summary;
@@ -435,10 +465,15 @@ fn run_impl_first(a: ImplFirstArgs) -> Result<u8, String> {
     }
     let seed = seed_or_clock(a.seed);
     let time_limit = time_limit(a.time_limit, a.runs.is_some())?;
-    println!("impl-first: seed {seed}, {} servers", a.servers);
+    println!(
+        "impl-first: seed {seed}, {} servers, protocol {}",
+        a.servers,
+        a.protocol.name()
+    );
     let options = impl_first::Options {
         servers: a.servers,
         values: a.values.max(1),
+        params: a.protocol.params(),
         perturbation: a.perturb,
         seed,
         steps: a.steps,
@@ -575,8 +610,8 @@ fn run_convert(a: ConvertArgs) -> Result<u8, String> {
 }
 
 fn run_witness(a: WitnessArgs) -> Result<u8, String> {
-    let model = a.model.model(Bounds::default())?;
-    let names: Vec<&'static str> = raft_model::properties::all(&model.params)
+    let model = a.model.profile_model()?;
+    let names: Vec<&'static str> = raft_model::properties::all(&model.params, &model.bounds)
         .into_iter()
         .filter(|p| p.expectation == stateright::Expectation::Sometimes)
         .map(|p| p.name)

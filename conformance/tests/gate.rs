@@ -1,8 +1,8 @@
 //! The gate end to end with a small budget, three servers throughout. This is also the test
 //! command of the mutation runs (`cargo mutants ... -- --test gate`), so it must stay quick.
 
-use raft_conformance::gate::{self, Options};
-use raft_model::{Bounds, Params, RaftModel};
+use raft_conformance::gate::{self, Options, Profile};
+use raft_model::{Bounds, Params, Protocol, RaftModel};
 use std::time::Duration;
 
 #[test]
@@ -21,13 +21,36 @@ fn the_gate_passes_on_the_impl_within_a_small_budget() {
             servers: 3,
             ..raft_conformance::walk::default_bounds()
         },
-        ..exhaustive.clone()
+        params: Protocol::Production.params(),
+        bug: None,
     };
+    // Two small profiles: the basic protocol and the production one at bounds far below theirs.
+    let production = Profile {
+        model: RaftModel {
+            bounds: Bounds {
+                max_term: 1,
+                max_log: 1,
+                max_messages: 2,
+                max_restarts: 0,
+                max_duplicates: 0,
+                ..Bounds::default()
+            },
+            ..Profile::of(Protocol::Production, None).model
+        },
+        ..Profile::of(Protocol::Production, None)
+    };
+    let profiles = vec![
+        Profile {
+            model: exhaustive,
+            ..Profile::of(Protocol::Basic, None)
+        },
+        production,
+    ];
     let out = std::env::temp_dir().join(format!("raft-conform-gate-{}", std::process::id()));
     let outcome = gate::run(&Options {
         budget: Duration::from_secs(6),
         seed: 1,
-        exhaustive,
+        profiles,
         walks,
         walk_steps: 300,
         min_random: Duration::from_secs(2),
@@ -42,6 +65,6 @@ fn the_gate_passes_on_the_impl_within_a_small_budget() {
         .filter_map(|c| c.failure.clone())
         .collect();
     assert_eq!(outcome.exit_code(), 0, "{}", failures.join("\n"));
-    assert_eq!(outcome.cases.len(), 4);
+    assert_eq!(outcome.cases.len(), 5);
     let _ = std::fs::remove_dir_all(&out);
 }
