@@ -4,9 +4,10 @@
 //! The impl's extra machinery is outside the model and left out here: the leader hint, timers and
 //! their random draws, the applied index, the persisted-state bookkeeping, byte counts of flow
 //! control, ReadIndex rounds (`read_ctx`) and the configuration (it never changes in these
-//! profiles). An extension's state is abstracted only when the model's parameters switch the
-//! extension on (the lease and check-quorum's record with check-quorum, flow control with
-//! pipelining); otherwise the model has none and the impl's is not looked at. Anything the model
+//! profiles). Check-quorum's record and flow control are read only when the model's parameters
+//! switch them on: the impl keeps recent-activity flags and probe state in every configuration,
+//! and without the extension the model has nothing to compare them with. The lease is read
+//! always: without check-quorum the impl's is never on, and neither is the model's. Anything the model
 //! cannot express (a snapshot, a configuration entry, a payload that is not one byte) is an
 //! abstraction failure, reported as a divergence: in these profiles the impl must never produce
 //! it.
@@ -41,7 +42,7 @@ pub fn entry(e: &IEntry) -> Result<Entry, AbstractionError> {
         }
         IPayload::Config(_) => {
             return Err(format!(
-                "entry {} is a configuration entry (membership changes are off in basic mode)",
+                "entry {} is a configuration entry (membership changes are not modelled)",
                 e.index
             ))
         }
@@ -99,7 +100,7 @@ pub fn pending(cluster: &Cluster, i: usize) -> Result<Option<Box<Pending>>, Abst
 pub fn server(node: &Node, n: usize, params: &Params) -> Result<Server, AbstractionError> {
     if node.snapshot().index != 0 {
         return Err(format!(
-            "node {} holds a snapshot at index {} (snapshots are off in basic mode)",
+            "node {} holds a snapshot at index {} (snapshots are not modelled)",
             node.id(),
             node.snapshot().index
         ));

@@ -31,22 +31,10 @@ pub struct CoverageReport {
 
 impl Coverage {
     /// An empty record; when `enabled` is false every call is a no-op (no cost in the hot loop).
+    /// The `sometimes` properties are those of the model of the first checked state.
     pub fn new(enabled: bool) -> Coverage {
-        let model = RaftModel::default();
-        let sometimes = if enabled {
-            model
-                .properties()
-                .into_iter()
-                .filter(|p| p.expectation == Expectation::Sometimes)
-                .map(|p| (p.name, p.condition))
-                .collect()
-        } else {
-            Vec::new()
-        };
         Coverage {
             enabled,
-            witnessed: sometimes.iter().map(|(name, _)| (*name, 0)).collect(),
-            sometimes,
             ..Coverage::default()
         }
     }
@@ -59,6 +47,17 @@ impl Coverage {
     pub fn state(&mut self, model: &RaftModel, state: &State) {
         if !self.enabled {
             return;
+        }
+        if self.sometimes.is_empty() {
+            self.sometimes = model
+                .properties()
+                .into_iter()
+                .filter(|p| p.expectation == Expectation::Sometimes)
+                .map(|p| (p.name, p.condition))
+                .collect();
+            for (name, _) in &self.sometimes {
+                self.witnessed.entry(name).or_default();
+            }
         }
         for (name, condition) in &self.sometimes {
             if condition(model, state) {

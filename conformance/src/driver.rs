@@ -87,7 +87,7 @@ pub struct InFlight {
 pub enum StepError {
     /// The impl refused an input the model accepts (e.g. a proposal at a leader).
     Refused(String),
-    /// The impl produced something the basic model cannot express.
+    /// The impl produced something the model cannot express.
     Abstraction(AbstractionError),
     /// The action names a message the impl does not have in flight.
     NotInFlight(Message),
@@ -128,8 +128,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Fresh nodes with empty storage, configured to the contract's basic mode with the model's
-    /// protocol parameters (entries per AppendEntries, no-op on election).
+    /// Fresh nodes with empty storage, each configured to the model's protocol parameters
+    /// (`config`: every extension the model has off is off in the impl).
     pub fn new(model: &RaftModel, perturbation: Option<Perturbation>) -> Cluster {
         let n = model.bounds.servers as usize;
         let mut cluster = Cluster {

@@ -99,7 +99,10 @@ pub enum TAction {
     Persist { server: u8 },
 }
 
+/// A message: the common fields, then its kind's. Read through a map so that an unknown field
+/// is an error here too (serde's `flatten` would ignore it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct TMessage {
     pub term: u8,
     pub src: u8,
@@ -108,8 +111,30 @@ pub struct TMessage {
     pub body: TBody,
 }
 
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for TMessage {
+    type Error = String;
+
+    fn try_from(mut fields: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let mut number = |name: &str| -> Result<u8, String> {
+            let value = fields
+                .remove(name)
+                .ok_or_else(|| format!("message: missing field `{name}`"))?;
+            serde_json::from_value(value).map_err(|e| format!("message field `{name}`: {e}"))
+        };
+        let (term, src, dst) = (number("term")?, number("src")?, number("dst")?);
+        let body = TBody::deserialize(serde_json::Value::Object(fields))
+            .map_err(|e| format!("message: {e}"))?;
+        Ok(TMessage {
+            term,
+            src,
+            dst,
+            body,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", deny_unknown_fields)]
 pub enum TBody {
     RequestVote {
         last_log_index: u8,

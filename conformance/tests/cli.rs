@@ -53,6 +53,11 @@ fn malformed_trace_files_exit_2_with_a_clear_error() {
             "unknown field",
         ),
         (
+            "unknown-message-field",
+            good.replacen("\"granted\":", "\"grantd\": true, \"granted\":", 1),
+            "unknown field `grantd`",
+        ),
+        (
             "bad-server",
             good.replace("\"server\": 0", "\"server\": 7"),
             "not a server",

@@ -51,7 +51,7 @@ pub struct ModelArgs {
     /// Pipelining window: AppendEntries with entries in flight per follower (0: off).
     #[arg(long, value_name = "N")]
     pub max_inflight: Option<u8>,
-    /// AppendEntries on election, proposal, acknowledgement and commit.
+    /// AppendEntries on election, proposal, reply (acknowledgement or rejection) and commit.
     #[arg(long, value_name = "BOOL")]
     pub eager: Option<bool>,
     /// Leadership transfer (thesis 3.10).

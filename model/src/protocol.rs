@@ -32,7 +32,7 @@ pub struct Params {
     /// 10.2.2); 0 is no pipelining.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_inflight: u8,
-    /// AppendEntries go out on election, proposal, acknowledgement and commit, not only on
+    /// AppendEntries go out on election, proposal, reply and commit, not only on
     /// heartbeats.
     #[serde(default, skip_serializing_if = "is_false")]
     pub eager: bool,
