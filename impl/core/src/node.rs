@@ -295,9 +295,10 @@ impl Node {
                 self.step_follower(m);
             }
             // A transfer target whose election timer fired before the leader's TimeoutNow came
-            // is pre-voting in the leader's term: the leader's request stands, and the election
-            // starts now (thesis 3.10).
-            Body::TimeoutNow if self.role == Role::PreCandidate => self.handle_timeout_now(m.from),
+            // is pre-voting, or campaigning, in the leader's term. TimeoutNow "has the same
+            // effect as the target server's election timer firing" (thesis 3.10): a new election
+            // starts now.
+            Body::TimeoutNow => self.handle_timeout_now(m.from),
             _ => {}
         }
     }

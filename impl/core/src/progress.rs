@@ -125,3 +125,27 @@ impl Progress {
         self.inflight_bytes += bytes;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte window is the one part of flow control the model does not count (it counts
+    /// messages), so it is checked here: acknowledged messages give their bytes back.
+    #[test]
+    fn an_acknowledgement_frees_the_bytes_of_what_it_covers() {
+        let mut p = Progress::new(1);
+        p.become_replicate();
+        p.sent(3, 100);
+        p.sent(5, 50);
+        assert!(
+            p.is_paused(8, 150),
+            "150 bytes in flight fill a 150-byte window"
+        );
+        p.acknowledge(3);
+        assert_eq!(p.inflight_bytes, 50);
+        assert!(!p.is_paused(8, 150));
+        p.acknowledge(5);
+        assert_eq!((p.inflight_bytes, p.inflight.len()), (0, 0));
+    }
+}
