@@ -162,6 +162,18 @@ impl NodeConfig {
                 toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?
             }
         };
+        Self::merge(flags, file)
+    }
+
+    /// The settings of a TOML file's text with no flags over them, as `load` reads a file.
+    /// Public for the fuzz targets (impl/fuzz); not a stable API.
+    #[doc(hidden)]
+    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        let file = toml::from_str(text).map_err(|e| format!("config file: {e}"))?;
+        Self::merge(Flags::default(), file)
+    }
+
+    fn merge(flags: Flags, file: FileConfig) -> Result<NodeConfig, String> {
         let id = flags
             .id
             .or(file.id)

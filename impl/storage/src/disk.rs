@@ -36,12 +36,16 @@ fn config_codec() -> impl Options {
     bincode::DefaultOptions::new().with_limit(MAX_CONFIG_BYTES)
 }
 
-fn encode_membership(m: &Membership) -> Vec<u8> {
+/// Public for the fuzz targets (impl/fuzz); not a stable API.
+#[doc(hidden)]
+pub fn encode_membership(m: &Membership) -> Vec<u8> {
     // Serializing plain in-memory data cannot fail short of exceeding the limit.
     config_codec().serialize(m).unwrap_or_default()
 }
 
-fn decode_membership(bytes: &[u8]) -> Result<Membership, String> {
+/// Public for the fuzz targets (impl/fuzz); not a stable API.
+#[doc(hidden)]
+pub fn decode_membership(bytes: &[u8]) -> Result<Membership, String> {
     config_codec()
         .deserialize(bytes)
         .map_err(|e| format!("undecodable membership: {e}"))

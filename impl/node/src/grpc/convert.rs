@@ -3,8 +3,8 @@
 use tonic::Status;
 
 use crate::kv::{
-    Compare, CompareResult, CompareTarget, KeyRange, KeyValue, OpResult, RangeQuery, RangeResult,
-    SortOrder, SortTarget, Txn, TxnOp,
+    Compare, CompareResult, CompareTarget, KeyRange, KeyValue, Op, OpResult, RangeQuery,
+    RangeResult, SortOrder, SortTarget, Txn, TxnOp,
 };
 use crate::proto::etcdserverpb::{
     compare, range_request, request_op, response_op, DeleteRangeRequest, DeleteRangeResponse,
@@ -212,6 +212,25 @@ pub fn txn_response(header: Option<ResponseHeader>, r: OpResult) -> TxnResponse 
     }
 }
 
-pub fn delete(d: &DeleteRangeRequest) -> Result<KeyRange, Status> {
-    key_range(&d.key, &d.range_end)
+/// The command a Put replicates.
+pub fn put_op(p: &PutRequest) -> Result<Op, Status> {
+    check_put(p)?;
+    Ok(Op::Kv(TxnOp::Put {
+        key: p.key.clone(),
+        value: p.value.clone(),
+        prev_kv: p.prev_kv,
+    }))
+}
+
+/// The command a DeleteRange replicates.
+pub fn delete_op(d: &DeleteRangeRequest) -> Result<Op, Status> {
+    Ok(Op::Kv(TxnOp::Delete {
+        range: key_range(&d.key, &d.range_end)?,
+        prev_kv: d.prev_kv,
+    }))
+}
+
+/// The command a Txn replicates.
+pub fn txn_op(t: &TxnRequest) -> Result<Op, Status> {
+    Ok(Op::Kv(TxnOp::Txn(txn(t)?)))
 }

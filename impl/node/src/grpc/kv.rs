@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::{forwarded, Api};
-use crate::kv::{Op, OpResult, TxnOp};
+use crate::kv::OpResult;
 use crate::node_loop::ApiError;
 use crate::proto::etcdserverpb::kv_client::KvClient;
 use crate::proto::etcdserverpb::kv_server::Kv;
@@ -36,13 +36,7 @@ impl Kv for Api {
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let p = req.get_ref();
-        convert::check_put(p)?;
-        let op = Op::Kv(TxnOp::Put {
-            key: p.key.clone(),
-            value: p.value.clone(),
-            prev_kv: p.prev_kv,
-        });
+        let op = convert::put_op(req.get_ref())?;
         match self.write(op).await? {
             Ok(applied) => {
                 let prev_kv = match applied.result {
@@ -66,11 +60,7 @@ impl Kv for Api {
         &self,
         req: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        let d = req.get_ref();
-        let op = Op::Kv(TxnOp::Delete {
-            range: convert::delete(d)?,
-            prev_kv: d.prev_kv,
-        });
+        let op = convert::delete_op(req.get_ref())?;
         match self.write(op).await? {
             Ok(applied) => {
                 let (deleted, prev_kvs) = match applied.result {
@@ -94,7 +84,7 @@ impl Kv for Api {
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         // Every transaction goes through the log, read-only ones included: simple, and
         // linearizable.
-        let op = Op::Kv(TxnOp::Txn(convert::txn(req.get_ref())?));
+        let op = convert::txn_op(req.get_ref())?;
         match self.write(op).await? {
             Ok(applied) => Ok(Response::new(convert::txn_response(
                 self.header(applied.revision),

@@ -6,7 +6,9 @@
 //! member can be given to a client as its endpoint.
 
 mod cluster;
-mod convert;
+// Public for the fuzz targets (impl/fuzz), which convert decoded requests; not a stable API.
+#[doc(hidden)]
+pub mod convert;
 mod kv;
 mod maintenance;
 mod members;

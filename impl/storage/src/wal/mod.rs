@@ -15,7 +15,9 @@
 //! `specs/storage.md`.
 
 mod error;
-mod record;
+// Public for the fuzz targets (impl/fuzz), which feed it bytes directly; not a stable API.
+#[doc(hidden)]
+pub mod record;
 mod recovery;
 mod segment;
 mod state;

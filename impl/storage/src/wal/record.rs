@@ -9,7 +9,7 @@
 use super::{HardState, Record, WalEntry};
 
 /// Bytes in the frame header that precedes every batch body.
-pub(crate) const FRAME_HEADER_LEN: usize = 12;
+pub const FRAME_HEADER_LEN: usize = 12;
 
 const TAG_ENTRY: u8 = 1;
 const TAG_HARD_STATE: u8 = 2;
@@ -17,7 +17,7 @@ const TAG_TRUNCATE_SUFFIX: u8 = 3;
 const TAG_COMPACT_PREFIX: u8 = 4;
 
 /// Encoded size of one record.
-pub(crate) fn record_len(record: &Record) -> usize {
+pub fn record_len(record: &Record) -> usize {
     match record {
         // tag, index, term, kind, data length, data
         Record::Entry(e) => 1 + 8 + 8 + 1 + 4 + e.data.len(),
@@ -57,7 +57,7 @@ fn encode_record(record: &Record, out: &mut Vec<u8>) {
 }
 
 /// Appends one framed batch to `out`. The caller guarantees the body length fits in u32.
-pub(crate) fn encode_batch(records: &[Record], out: &mut Vec<u8>) {
+pub fn encode_batch(records: &[Record], out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
     for r in records {
@@ -74,7 +74,7 @@ pub(crate) fn encode_batch(records: &[Record], out: &mut Vec<u8>) {
 
 /// What lies at some position of a segment.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Frame<'a> {
+pub enum Frame<'a> {
     /// An intact batch: its body and the total number of bytes it occupies.
     Intact { body: &'a [u8], total: usize },
     /// Not an intact batch; the string says why. Whether this is a torn tail or corruption
@@ -93,7 +93,7 @@ fn u64_at(buf: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Parses the frame at the start of `buf` (which runs to the end of the file).
-pub(crate) fn parse_frame(buf: &[u8]) -> Frame<'_> {
+pub fn parse_frame(buf: &[u8]) -> Frame<'_> {
     let (Some(len), Some(body_crc), Some(header_crc)) =
         (u32_at(buf, 0), u32_at(buf, 4), u32_at(buf, 8))
     else {
@@ -127,14 +127,14 @@ pub(crate) fn parse_frame(buf: &[u8]) -> Frame<'_> {
 /// Used only on the failure path, to tell a torn tail (nothing intact follows the damage)
 /// from corruption in the middle of the log (something intact follows it). The header
 /// checksum makes each candidate position cost one 8-byte CRC, so the scan is linear.
-pub(crate) fn find_intact_batch(buf: &[u8], from: usize) -> Option<usize> {
+pub fn find_intact_batch(buf: &[u8], from: usize) -> Option<usize> {
     let last_start = buf.len().checked_sub(FRAME_HEADER_LEN)?;
     (from..=last_start).find(|&at| matches!(parse_frame(&buf[at..]), Frame::Intact { .. }))
 }
 
 /// Decodes the records of an intact batch body. On failure returns the offset within the
 /// body of the record that could not be decoded, and why.
-pub(crate) fn decode_body(body: &[u8]) -> Result<Vec<(usize, Record)>, (usize, String)> {
+pub fn decode_body(body: &[u8]) -> Result<Vec<(usize, Record)>, (usize, String)> {
     let mut records = Vec::new();
     let mut at = 0;
     while at < body.len() {
