@@ -593,6 +593,11 @@ fn write_trace(
 
 fn run_convert(a: ConvertArgs) -> Result<u8, String> {
     let loaded = trace::load(&a.file)?;
+    // The states written are the model's, which exist only along a run of it.
+    if let Err(e) = trace::check_model_run(&loaded.model, &loaded.actions) {
+        println!("{}: not converted: {e}", a.file.display());
+        return Ok(1);
+    }
     let description = loaded
         .file
         .description

@@ -731,6 +731,29 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
     })
 }
 
+/// Whether `actions` is a run of `model` from its initial state: every action enabled where it is
+/// taken and every state within the bounds. The model's `step` is defined only there, so a
+/// trace must pass this before it is converted (writing states means stepping the model).
+pub fn check_model_run(model: &RaftModel, actions: &[Action]) -> Result<(), String> {
+    let mut state = model.initial_state();
+    for (k, action) in actions.iter().enumerate() {
+        if !model.is_enabled(&state, action) {
+            return Err(format!(
+                "steps[{k}].action: {} is not enabled: the trace is not a run of its model",
+                crate::report::format_action(action)
+            ));
+        }
+        state = model.step(&state, action);
+        if !model.bounds.contain(&state) {
+            return Err(format!(
+                "steps[{k}].action: {} leaves the model's bounds",
+                crate::report::format_action(action)
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn load(path: &Path) -> Result<Loaded, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -135,6 +135,50 @@ fn the_saved_traces_replay_through_the_cli() {
 }
 
 #[test]
+fn convert_writes_runs_of_the_model_and_refuses_other_traces() {
+    let dir = scratch("convert");
+    let good = traces_dir().join("election-replication-commit.json");
+    let out = dir.join("good.itf.json");
+    let o = bin()
+        .arg("convert")
+        .arg(&good)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // A heartbeat from a server that does not lead is no step of the model: converting the
+    // trace used to step the model through it and panic.
+    let mut trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+    let steps = trace["steps"].as_array_mut().unwrap();
+    steps.insert(
+        0,
+        serde_json::json!({ "action": { "type": "Heartbeat", "server": 1 } }),
+    );
+    let bad = dir.join("not-a-run.json");
+    std::fs::write(&bad, trace.to_string()).unwrap();
+    for format in ["itf", "json"] {
+        let out = dir.join(format!("bad.{format}"));
+        let o = bin()
+            .args(["convert", "--format", format])
+            .arg(&bad)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 1, "{format}: {}", stderr(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("steps[0].action: Heartbeat"),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert!(!out.exists(), "{format}: written although refused");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_model_counterexample_is_written_as_a_trace_and_diverges_on_replay() {
     let dir = scratch("counterexample");
     let path = dir.join("quorum.json");
