@@ -464,8 +464,12 @@ impl Kv {
         })
     }
 
+    /// The store a [`Kv::snapshot`] encoded. Bytes that hold a key, a client's session or a
+    /// member twice were not written by `snapshot` (each is a map there): they are refused rather
+    /// than restored with one of the two silently dropped.
     pub fn restore(bytes: &[u8]) -> Result<Kv, String> {
         let snap: KvSnapshot = wire::decode(bytes)?;
+        let (kvs, sessions, members) = (snap.kvs.len(), snap.sessions.len(), snap.members.len());
         let mut kv = Kv {
             data: snap
                 .kvs
@@ -478,6 +482,15 @@ impl Kv {
             sessions: snap.sessions.into_iter().collect(),
             ..Kv::default()
         };
+        if kv.data.len() != kvs {
+            return Err("snapshot holds a key twice".to_string());
+        }
+        if kv.sessions.iter().count() != sessions {
+            return Err("snapshot holds a client's session twice".to_string());
+        }
+        if kv.members.len() != members {
+            return Err("snapshot holds a member twice".to_string());
+        }
         kv.size = kv.data.values().map(entry_size).sum();
         Ok(kv)
     }
@@ -660,6 +673,27 @@ mod tests {
         ));
         assert_eq!(put(&mut restored, 1, "a", "1"), ApplyOutcome::Stale);
         assert!(Kv::restore(b"\xff\xff garbage").is_err());
+    }
+
+    #[test]
+    fn a_snapshot_holding_something_twice_is_refused() {
+        let mut kv = Kv::new([MemberInfo {
+            id: 1,
+            name: "node-1".to_string(),
+            peer_addr: "127.0.0.1:1".to_string(),
+            client_addr: String::new(),
+        }]);
+        put(&mut kv, 1, "a", "1");
+        let snap: KvSnapshot = wire::decode(&kv.snapshot()).unwrap();
+        let twice = |change: fn(&mut KvSnapshot)| {
+            let mut s: KvSnapshot = wire::decode(&kv.snapshot()).unwrap();
+            change(&mut s);
+            Kv::restore(&wire::encode(&s)).unwrap_err()
+        };
+        assert_eq!(snap.kvs.len(), 1);
+        assert!(twice(|s| s.kvs.push(s.kvs[0].clone())).contains("key twice"));
+        assert!(twice(|s| s.sessions.push(s.sessions[0].clone())).contains("session twice"));
+        assert!(twice(|s| s.members.push(s.members[0].clone())).contains("member twice"));
     }
 
     #[test]
