@@ -299,9 +299,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if !(HEADER_LEN..=MAX_FRAME_LEN).contains(&len) {
         return Err(ReadError::Frame(FrameError::BadLength(len as u64)));
     }
+    // The buffer grows with the bytes that arrive, not with what the length announces: four
+    // bytes from anyone who connects must not cost 64 MiB.
     buf.clear();
-    buf.resize(len, 0);
-    r.read_exact(buf).await.map_err(ReadError::Io)?;
+    r.take(len as u64)
+        .read_to_end(buf)
+        .await
+        .map_err(ReadError::Io)?;
+    if buf.len() < len {
+        return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
     decode_body(cluster_id, buf).map_err(ReadError::Frame)
 }
 
@@ -511,6 +518,31 @@ pub(crate) mod tests {
             read_frame(&mut r, 42, &mut buf).await,
             Err(ReadError::Frame(FrameError::BadLength(_)))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_large_length_costs_only_the_bytes_that_arrive() {
+        let mut bytes = (MAX_FRAME_LEN as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[7; 100]);
+        let mut r = &bytes[..];
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_frame(&mut r, 42, &mut buf).await,
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof
+        ));
+        assert!(
+            buf.capacity() < 1 << 20,
+            "{} bytes reserved",
+            buf.capacity()
+        );
+        // A whole frame still reads, after a short one, with the same buffer.
+        let mut out = Vec::new();
+        encode(42, sample(), &mut out);
+        let mut r = &out[..];
+        assert_eq!(
+            read_frame(&mut r, 42, &mut buf).await.unwrap(),
+            (2, FrameBody::Message(sample()))
+        );
     }
 
     proptest::proptest! {
