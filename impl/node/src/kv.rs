@@ -15,11 +15,12 @@
 //! The state machine also holds the cluster's member directory (names and addresses), because
 //! addresses must be replicated with the configuration changes that use them.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use imbl::OrdMap;
 use raft_core::{Command, Outcome, Sessions};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::wire;
 
@@ -122,7 +123,7 @@ pub enum TxnOp {
         range: KeyRange,
         prev_kv: bool,
     },
-    Txn(Txn),
+    Txn(#[serde(deserialize_with = "nested")] Txn),
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -130,6 +131,39 @@ pub struct Txn {
     pub compare: Vec<Compare>,
     pub success: Vec<TxnOp>,
     pub failure: Vec<TxnOp>,
+}
+
+/// Most transactions a command may nest in one another (the outermost counts as one). Decoding
+/// recurses once per level, and the bytes of a command come from peers and from disk: without a
+/// bound, a few hundred kilobytes of nesting overflow the stack and abort the process. The API
+/// refuses deeper requests before they are replicated (`grpc::convert`).
+pub const MAX_TXN_DEPTH: usize = 32;
+
+thread_local! {
+    /// Levels of `nested` being decoded on this thread.
+    static TXN_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Decodes one level of a transaction (or of a transaction's results), refusing to go deeper
+/// than [`MAX_TXN_DEPTH`].
+fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            TXN_DEPTH.with(|n| n.set(n.get() - 1));
+        }
+    }
+    let depth = TXN_DEPTH.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    let _level = Level;
+    if depth > MAX_TXN_DEPTH {
+        return Err(serde::de::Error::custom(format!(
+            "transactions nested deeper than {MAX_TXN_DEPTH}"
+        )));
+    }
+    T::deserialize(d)
 }
 
 /// A member of the cluster as clients see it.
@@ -171,6 +205,7 @@ pub enum OpResult {
     },
     Txn {
         succeeded: bool,
+        #[serde(deserialize_with = "nested")]
         responses: Vec<OpResult>,
     },
     Member,
@@ -673,6 +708,54 @@ mod tests {
         ));
         assert_eq!(put(&mut restored, 1, "a", "1"), ApplyOutcome::Stale);
         assert!(Kv::restore(b"\xff\xff garbage").is_err());
+    }
+
+    /// A transaction nested `depth` deep, as a command's bytes.
+    fn nested_txn(depth: usize) -> Vec<u8> {
+        let mut txn = Txn::default();
+        for _ in 1..depth {
+            txn = Txn {
+                success: vec![TxnOp::Txn(txn)],
+                ..Txn::default()
+            };
+        }
+        command_bytes(1, 1, &Op::Kv(TxnOp::Txn(txn)))
+    }
+
+    #[test]
+    fn transactions_nest_up_to_the_limit_and_no_deeper() {
+        let mut kv = Kv::default();
+        let applied = kv.apply_entry(&nested_txn(MAX_TXN_DEPTH));
+        let ApplyOutcome::Done(applied) = applied else {
+            panic!("{applied:?}");
+        };
+        // Its result nests as deep, and a retry decodes it from the session table.
+        let ApplyOutcome::Duplicate(again) = kv.apply_entry(&nested_txn(MAX_TXN_DEPTH)) else {
+            panic!("not a duplicate");
+        };
+        assert_eq!(again, applied);
+        let mut kv = Kv::default();
+        match kv.apply_entry(&nested_txn(MAX_TXN_DEPTH + 1)) {
+            ApplyOutcome::Malformed(why) => assert!(why.contains("nested deeper"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Hand-made bytes nested far deeper are refused, not a stack overflow: Op::Kv,
+        // then TxnOp::Txn with no compares and one success, over and over.
+        let levels = 200_000;
+        let mut op = vec![0];
+        for _ in 0..levels {
+            op.extend_from_slice(&[3, 0, 1]);
+        }
+        op.extend_from_slice(&[3, 0, 0, 0]);
+        op.resize(op.len() + levels, 0);
+        let bytes = Command {
+            client_id: 1,
+            seq: 1,
+            data: op,
+        }
+        .encode();
+        assert!(matches!(kv.apply_entry(&bytes), ApplyOutcome::Malformed(_)));
+        assert_eq!(kv.revision(), 0);
     }
 
     #[test]

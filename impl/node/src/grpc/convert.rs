@@ -4,7 +4,7 @@ use tonic::Status;
 
 use crate::kv::{
     Compare, CompareResult, CompareTarget, KeyRange, KeyValue, Op, OpResult, RangeQuery,
-    RangeResult, SortOrder, SortTarget, Txn, TxnOp,
+    RangeResult, SortOrder, SortTarget, Txn, TxnOp, MAX_TXN_DEPTH,
 };
 use crate::proto::etcdserverpb::{
     compare, range_request, request_op, response_op, DeleteRangeRequest, DeleteRangeResponse,
@@ -101,6 +101,16 @@ pub fn check_put(p: &PutRequest) -> Result<(), Status> {
 }
 
 pub fn txn(t: &TxnRequest) -> Result<Txn, Status> {
+    txn_at(t, 1)
+}
+
+/// `t`, nested `depth` deep (the outermost transaction is at 1).
+fn txn_at(t: &TxnRequest, depth: usize) -> Result<Txn, Status> {
+    if depth > MAX_TXN_DEPTH {
+        return Err(Status::invalid_argument(format!(
+            "transactions nested deeper than {MAX_TXN_DEPTH} are not supported"
+        )));
+    }
     let compare = t
         .compare
         .iter()
@@ -152,7 +162,7 @@ pub fn txn(t: &TxnRequest) -> Result<Txn, Status> {
                     range: key_range(&d.key, &d.range_end)?,
                     prev_kv: d.prev_kv,
                 }),
-                Some(request_op::Request::RequestTxn(t)) => Ok(TxnOp::Txn(txn(t)?)),
+                Some(request_op::Request::RequestTxn(t)) => Ok(TxnOp::Txn(txn_at(t, depth + 1)?)),
                 None => Err(Status::invalid_argument("empty request op")),
             })
             .collect()
@@ -233,4 +243,31 @@ pub fn delete_op(d: &DeleteRangeRequest) -> Result<Op, Status> {
 /// The command a Txn replicates.
 pub fn txn_op(t: &TxnRequest) -> Result<Op, Status> {
     Ok(Op::Kv(TxnOp::Txn(txn(t)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::etcdserverpb::RequestOp;
+
+    fn nested(depth: usize) -> TxnRequest {
+        let mut t = TxnRequest::default();
+        for _ in 1..depth {
+            t = TxnRequest {
+                success: vec![RequestOp {
+                    request: Some(request_op::Request::RequestTxn(t)),
+                }],
+                ..TxnRequest::default()
+            };
+        }
+        t
+    }
+
+    #[test]
+    fn transactions_nested_deeper_than_the_state_machine_decodes_are_refused() {
+        assert!(txn_op(&nested(MAX_TXN_DEPTH)).is_ok());
+        let e = txn_op(&nested(MAX_TXN_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("nested deeper"), "{}", e.message());
+    }
 }
