@@ -68,6 +68,12 @@ fn malformed_trace_files_exit_2_with_a_clear_error() {
             "u8",
         ),
         (
+            // A run could take the model's byte-sized terms past 255 (they wrapped around).
+            "term-bound-too-high",
+            good.replace("\"max_term\": 3", "\"max_term\": 255"),
+            "--max-term and --max-log must be at most 250",
+        ),
+        (
             "unknown-bug",
             good.replace("\"bug\": null", "\"bug\": \"no-such-bug\""),
             "unknown bug",

@@ -6,6 +6,9 @@
 use crate::state::State;
 use serde::{Deserialize, Serialize};
 
+/// The largest `max_term` and `max_log`.
+pub const MAX_TERM_OR_LOG: u8 = 250;
+
 /// Limits on the explored state space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bounds {
@@ -60,6 +63,15 @@ impl Bounds {
             return Err(format!(
                 "--servers must be between 1 and 8 (got {})",
                 self.servers
+            ));
+        }
+        // Terms and indexes are bytes, and a step goes up to two past a bound before the bound
+        // stops the run (a timeout past max_term; a leader's no-op past max_log, then its
+        // next index): with a bound near 255 they would wrap around.
+        if self.max_term > MAX_TERM_OR_LOG || self.max_log > MAX_TERM_OR_LOG {
+            return Err(format!(
+                "--max-term and --max-log must be at most {MAX_TERM_OR_LOG} (got {} and {})",
+                self.max_term, self.max_log
             ));
         }
         Ok(())
