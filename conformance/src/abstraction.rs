@@ -118,7 +118,8 @@ pub fn server(node: &Node, n: usize, params: &Params) -> Result<Server, Abstract
     // The model keeps one nextIndex/matchIndex slot per server while leader (its own slots 0)
     // and none otherwise; the impl keeps one `Progress` per peer while leader.
     let (mut next_index, mut match_index) = (Vec::new(), Vec::new());
-    if !node.progresses().is_empty() {
+    // A leader keeps slots for every server, a lone one too (it has no peers to track).
+    if node.role() == raft_core::Role::Leader || !node.progresses().is_empty() {
         next_index = vec![0; n];
         match_index = vec![0; n];
         for (&peer, p) in node.progresses() {

@@ -58,7 +58,8 @@ fn server_matches(s: &Server, node: &raft_core::Node, n: usize) -> bool {
     };
     let progress_matches = || {
         let ps = node.progresses();
-        if ps.is_empty() {
+        // A lone leader has no peers to track but, like every leader, its own slots.
+        if ps.is_empty() && node.role() != raft_core::Role::Leader {
             return s.next_index.is_empty() && s.match_index.is_empty();
         }
         s.next_index.len() == n

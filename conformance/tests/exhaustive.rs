@@ -66,3 +66,25 @@ fn the_exhaustive_walk_visits_exactly_the_states_the_model_checker_counts() {
     let theirs = check(&model, &CheckOptions::default());
     assert_eq!(ours.summary.states, theirs.unique_states as u64);
 }
+
+/// A one-server cluster elects itself and commits alone; a lone leader has no peers to track,
+/// yet the model gives it its own nextIndex/matchIndex slots, as it does every leader.
+#[test]
+fn a_lone_server_conforms_in_the_basic_and_production_protocols() {
+    for protocol in [
+        raft_model::Protocol::Basic,
+        raft_model::Protocol::Production,
+    ] {
+        let model = RaftModel {
+            bounds: Bounds {
+                servers: 1,
+                ..protocol.bounds()
+            },
+            params: protocol.params(),
+            bug: None,
+        };
+        let outcome = exhaustive::run(&model, &Options::default());
+        assert!(outcome.divergence.is_none(), "{}", protocol.name());
+        assert!(outcome.summary.complete && outcome.summary.transitions > 0);
+    }
+}
