@@ -68,11 +68,14 @@ pub fn run(model: &RaftModel, options: &Options) -> Outcome {
     let mut coverage = Coverage::new(options.coverage);
     let mut visited = FingerprintSet::default();
     let init = model.initial_state();
-    visited.insert(if options.symmetry {
-        fingerprint(&init.representative())
-    } else {
-        fingerprint(&init)
-    });
+    let key = |s: &State| {
+        if options.symmetry {
+            fingerprint(&s.representative())
+        } else {
+            fingerprint(s)
+        }
+    };
+    visited.insert(key(&init));
     coverage.state(model, &init);
     let mut stack = vec![Frame {
         cluster: Cluster::new(model, options.perturbation),
@@ -122,12 +125,7 @@ pub fn run(model: &RaftModel, options: &Options) -> Outcome {
                         leaving += 1;
                         continue;
                     }
-                    let key = if options.symmetry {
-                        fingerprint(&next.representative())
-                    } else {
-                        fingerprint(&next)
-                    };
-                    if visited.insert(key) {
+                    if visited.insert(key(&next)) {
                         coverage.state(model, &next);
                         stack.push(Frame {
                             state: next,
