@@ -10,7 +10,7 @@
 //! to its handler in `election` or `replication`; `persist` holds back what waits for a write.
 
 use crate::bugs::Bug;
-use crate::message::{Body, Message, ServerId, Term, Value};
+use crate::message::{Body, Index, Message, ServerId, Term, Value};
 use crate::state::{Role, Server, ServerSet, State};
 use crate::RaftModel;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub enum Action {
     /// A server's write in progress is done: what it wrote is durable and the messages that
     /// waited for it go out (thesis 10.2.1).
     Persist(ServerId),
+    /// A server snapshots its state machine up to an index it has applied, and its log up to
+    /// there is replaced by the snapshot (thesis 5.1).
+    Compact(ServerId, Index),
 }
 
 impl RaftModel {
@@ -129,6 +132,11 @@ impl RaftModel {
             } else if server.lease {
                 actions.push(Action::LeaseExpires(id));
             }
+            if p.snapshots {
+                for k in server.snapshot + 1..=server.commit_index {
+                    actions.push(Action::Compact(id, k));
+                }
+            }
         }
         let drop = state.faults.drops < self.bounds.max_drops;
         let duplicate = state.faults.duplicates < self.bounds.max_duplicates;
@@ -185,6 +193,11 @@ impl RaftModel {
                 self.params.transfer && leader(i) && server(i).is_some_and(|s| s.transfer.is_some())
             }
             Action::Persist(i) => server(i).is_some_and(|s| s.pending.is_some()),
+            Action::Compact(i, k) => {
+                self.params.snapshots
+                    && idle(i)
+                    && server(i).is_some_and(|s| s.snapshot < *k && *k <= s.commit_index)
+            }
         }
     }
 
@@ -213,6 +226,7 @@ impl RaftModel {
             Action::TransferLeadership(i, t) => self.transfer_leadership(&mut next, *i, *t),
             Action::AbortTransfer(i) => next.servers[*i as usize].transfer = None,
             Action::Persist(i) => self.persist(&mut next, *i),
+            Action::Compact(i, k) => next.servers[*i as usize].snapshot = *k,
         }
         if self.params.async_persist {
             self.hold_for_write(state, &mut next, action);
@@ -230,7 +244,9 @@ impl RaftModel {
         }
         let s = &mut state.servers[i as usize];
         s.role = Role::Follower;
-        s.commit_index = 0;
+        // The state machine restarts from the snapshot, which holds only committed entries
+        // (thesis 5.1); without one, from nothing.
+        s.commit_index = s.snapshot;
         s.votes_granted = ServerSet::default();
         clear_leader_state(s);
         s.lease = false;
@@ -340,6 +356,11 @@ impl RaftModel {
                 hint,
             } => self.handle_append_response(state, m, *success, *index, *hint),
             Body::TimeoutNow => self.handle_timeout_now(state, m),
+            Body::InstallSnapshot {
+                last_index,
+                last_term,
+                entries,
+            } => self.handle_install_snapshot(state, m, *last_index, *last_term, entries),
         }
     }
 }
@@ -388,6 +409,9 @@ pub(crate) fn record_history(before: &State, after: &mut State) {
     for (b, a) in before.servers.iter().zip(&after.servers) {
         if a.durable().0 < b.durable().0 {
             after.history.term_decreased = true;
+        }
+        if a.snapshot < b.snapshot {
+            after.history.snapshot_regressed = true;
         }
         // Leader Append-Only (section 5.3): while a server stays leader of one term, its new log
         // must extend its old log.

@@ -5,8 +5,10 @@
 use crate::bounds::Bounds;
 use crate::properties::{
     CHECK_QUORUM_HEARD, COMMIT_WITHIN_LOG, ELECTION_SAFETY, FLOW_WINDOW, LEADER_COMPLETENESS,
-    LEASE_KEEPS_TERM, MATCH_WITHIN_FOLLOWER, ONE_VOTE_PER_TERM, PRE_VOTE_KEEPS_TERMS,
-    PRE_VOTE_UP_TO_DATE, REJECTION_LOWERS_NEXT, STATE_MACHINE_SAFETY, TIMEOUT_NOW_CAUGHT_UP,
+    LEASE_KEEPS_TERM, LOG_TERMS_NONDECREASING, MATCH_WITHIN_FOLLOWER, ONE_VOTE_PER_TERM,
+    PRE_VOTE_KEEPS_TERMS, PRE_VOTE_UP_TO_DATE, REJECTION_LOWERS_NEXT,
+    SNAPSHOT_KEEPS_MATCHING_SUFFIX, SNAPSHOT_NEVER_OLDER, STATE_MACHINE_SAFETY,
+    TIMEOUT_NOW_CAUGHT_UP,
 };
 use crate::protocol::{Params, Protocol};
 use serde::{Deserialize, Serialize};
@@ -72,10 +74,18 @@ pub enum Bug {
     LeaderCountsUnwrittenEntry,
     /// Leadership transfer: TimeoutNow sent before the target holds the leader's whole log.
     TimeoutNowToLaggingTarget,
+    /// Snapshots: InstallSnapshot discards the whole log even when it holds the snapshot's
+    /// last entry and more after it.
+    SnapshotDiscardsMatchingSuffix,
+    /// Snapshots: InstallSnapshot whose last entry conflicts with the log keeps the entries
+    /// after it.
+    SnapshotKeepsConflictingSuffix,
+    /// Snapshots: a snapshot older than the receiver's own is installed over it.
+    OlderSnapshotAccepted,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 21] = [
+    pub const ALL: [Bug; 24] = [
         Bug::CommitPreviousTerm,
         Bug::VoteWithoutUpToDateCheck,
         Bug::UpToDateIndexFirst,
@@ -97,6 +107,9 @@ impl Bug {
         Bug::NoProbeAfterRejection,
         Bug::LeaderCountsUnwrittenEntry,
         Bug::TimeoutNowToLaggingTarget,
+        Bug::SnapshotDiscardsMatchingSuffix,
+        Bug::SnapshotKeepsConflictingSuffix,
+        Bug::OlderSnapshotAccepted,
     ];
 
     /// The flag as typed on the command line.
@@ -123,6 +136,9 @@ impl Bug {
             Bug::NoProbeAfterRejection => "no-probe-after-rejection",
             Bug::LeaderCountsUnwrittenEntry => "leader-counts-unwritten-entry",
             Bug::TimeoutNowToLaggingTarget => "timeout-now-to-lagging-target",
+            Bug::SnapshotDiscardsMatchingSuffix => "snapshot-discards-matching-suffix",
+            Bug::SnapshotKeepsConflictingSuffix => "snapshot-keeps-conflicting-suffix",
+            Bug::OlderSnapshotAccepted => "older-snapshot-accepted",
         }
     }
 
@@ -184,6 +200,15 @@ impl Bug {
             Bug::TimeoutNowToLaggingTarget => {
                 "TimeoutNow is sent before the transfer target holds the leader's whole log"
             }
+            Bug::SnapshotDiscardsMatchingSuffix => {
+                "InstallSnapshot discards the whole log even when the log holds the snapshot's last entry and more"
+            }
+            Bug::SnapshotKeepsConflictingSuffix => {
+                "InstallSnapshot whose last entry conflicts with the log keeps the entries after it"
+            }
+            Bug::OlderSnapshotAccepted => {
+                "a snapshot older than the receiver's own is installed over it"
+            }
         }
     }
 
@@ -214,6 +239,9 @@ impl Bug {
             Bug::NoProbeAfterRejection => FLOW_WINDOW,
             Bug::LeaderCountsUnwrittenEntry => LEADER_COMPLETENESS,
             Bug::TimeoutNowToLaggingTarget => TIMEOUT_NOW_CAUGHT_UP,
+            Bug::SnapshotDiscardsMatchingSuffix => SNAPSHOT_KEEPS_MATCHING_SUFFIX,
+            Bug::SnapshotKeepsConflictingSuffix => LOG_TERMS_NONDECREASING,
+            Bug::OlderSnapshotAccepted => SNAPSHOT_NEVER_OLDER,
         }
     }
 
@@ -265,6 +293,9 @@ impl Bug {
             Bug::NoProbeAfterRejection => (1, 3, 3, 0, 0, 0),
             Bug::LeaderCountsUnwrittenEntry => (2, 2, 2, 1, 0, 0),
             Bug::TimeoutNowToLaggingTarget => (1, 1, 2, 0, 0, 0),
+            Bug::SnapshotDiscardsMatchingSuffix => (1, 2, 3, 1, 0, 0),
+            Bug::SnapshotKeepsConflictingSuffix => (2, 2, 2, 0, 1, 0),
+            Bug::OlderSnapshotAccepted => (1, 2, 3, 0, 0, 0),
         };
         Bounds {
             servers: 3,
@@ -287,6 +318,9 @@ impl Bug {
             Bug::MatchOnSend | Bug::NoProbeAfterRejection => Protocol::Pipelining,
             Bug::LeaderCountsUnwrittenEntry => Protocol::Persistence,
             Bug::TimeoutNowToLaggingTarget => Protocol::Transfer,
+            Bug::SnapshotDiscardsMatchingSuffix
+            | Bug::SnapshotKeepsConflictingSuffix
+            | Bug::OlderSnapshotAccepted => Protocol::Snapshots,
             _ => Protocol::Basic,
         }
     }
@@ -348,6 +382,15 @@ impl Bug {
             }
             Bug::TimeoutNowToLaggingTarget => {
                 "Raft thesis 3.10 (transfer waits for the target to catch up)"
+            }
+            Bug::SnapshotDiscardsMatchingSuffix => {
+                "Raft thesis Figure 5.3 step 6; raft-bugs #15 (InstallSnapshot drops a matching suffix)"
+            }
+            Bug::SnapshotKeepsConflictingSuffix => {
+                "Raft thesis Figure 5.3 step 7; raft-bugs #15 (InstallSnapshot keeps a conflicting suffix)"
+            }
+            Bug::OlderSnapshotAccepted => {
+                "Raft thesis Figure 5.3 step 5 (discard snapshots with a smaller index); raft-bugs #15"
             }
         }
     }

@@ -60,6 +60,9 @@ pub struct ModelArgs {
     /// Writes become durable in their own Persist event (thesis 10.2.1).
     #[arg(long, value_name = "BOOL")]
     pub async_persist: Option<bool>,
+    /// Log compaction into snapshots, and InstallSnapshot (thesis 5).
+    #[arg(long, value_name = "BOOL")]
+    pub snapshots: Option<bool>,
 }
 
 impl ModelArgs {
@@ -108,6 +111,7 @@ impl ModelArgs {
             eager: self.eager.unwrap_or(b.eager),
             transfer: self.transfer.unwrap_or(b.transfer),
             async_persist: self.async_persist.unwrap_or(b.async_persist),
+            snapshots: self.snapshots.unwrap_or(b.snapshots),
         };
         let model = RaftModel {
             bounds,
@@ -142,6 +146,7 @@ pub fn bounds_and_params(b: &Bounds, p: &Params) -> String {
         ("--eager", p.eager),
         ("--transfer", p.transfer),
         ("--async-persist", p.async_persist),
+        ("--snapshots", p.snapshots),
     ] {
         if on {
             flags.push_str(&format!(" {flag} true"));

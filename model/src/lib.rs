@@ -18,6 +18,7 @@ mod persist;
 pub mod properties;
 pub mod protocol;
 mod replication;
+mod snapshot;
 pub mod state;
 pub mod svg;
 pub mod symmetry;

@@ -2,7 +2,7 @@
 //! reply) and the network that carries them (Raft paper, sections 5.1-5.3 and Figure 2), with
 //! the extensions the production protocol adds to them: pre-votes (thesis 9.6), the
 //! leadership-transfer flag and TimeoutNow (thesis 3.10), and the conflict hint of fast
-//! backtracking (end of paper section 5.3). In the basic protocol the extra fields keep their
+//! backtracking (end of paper section 5.3), and InstallSnapshot (thesis 5). In the basic protocol the extra fields keep their
 //! default values and are left out of the JSON form.
 //!
 //! Section 5.1: servers "communicate using remote procedure calls"; RPCs may be lost, delayed,
@@ -86,6 +86,15 @@ pub enum Body {
     /// Leadership transfer: the leader tells its caught-up target to start an election at once
     /// (thesis 3.10).
     TimeoutNow,
+    /// InstallSnapshot (thesis 5.1, Figure 5.3; paper section 7): the leader's snapshot, sent
+    /// when the entries a follower needs are compacted away. `entries` stands for the
+    /// snapshot's state-machine data: the committed prefix `1..=last_index` it was taken from.
+    /// Sent whole (the model has no chunks; the runtime's chunking is below the protocol).
+    InstallSnapshot {
+        last_index: Index,
+        last_term: Term,
+        entries: Vec<Entry>,
+    },
 }
 
 /// One message in flight. Every message carries the sender's term (Figure 2, "All Servers").

@@ -28,7 +28,8 @@ impl RaftModel {
             | Action::Restart(_)
             | Action::LeaseExpires(_)
             | Action::AbortTransfer(_)
-            | Action::Persist(_) => return,
+            | Action::Persist(_)
+            | Action::Compact(..) => return,
         };
         let b = &before.servers[actor as usize];
         let a = &after.servers[actor as usize];

@@ -38,6 +38,15 @@ pub const FLOW_WINDOW: &str =
     "a follower's in-flight AppendEntries lie between its matchIndex and nextIndex (thesis 10.2.2)";
 pub const TIMEOUT_NOW_CAUGHT_UP: &str =
     "TimeoutNow goes only to a server that holds the leader's whole log (thesis 3.10)";
+pub const SNAPSHOT_COMMITTED: &str =
+    "a snapshot holds only committed entries, so every later leader's log begins with it (thesis 5.1)";
+pub const LOG_TERMS_NONDECREASING: &str =
+    "the terms along every log never decrease (paper 5.3: a leader appends in its own term after entries of earlier ones)";
+pub const COMMIT_COVERS_SNAPSHOT: &str = "a server's commit index is never below its snapshot";
+pub const SNAPSHOT_NEVER_OLDER: &str =
+    "a server's snapshot is never replaced by an older one (thesis Figure 5.3 step 5)";
+pub const SNAPSHOT_KEEPS_MATCHING_SUFFIX: &str =
+    "InstallSnapshot keeps the entries after a snapshot whose last entry the log holds (thesis Figure 5.3 step 6)";
 
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry is committed";
@@ -59,6 +68,11 @@ pub const TIMEOUT_NOW_SENT: &str = "a leader sends TimeoutNow";
 pub const TRANSFER_WON: &str = "the target of a leadership transfer wins the election it starts";
 pub const EARLY_APPEND: &str = "a leader's AppendEntries go out before its own write is done";
 pub const LOST_WRITE: &str = "a crash loses a write in progress";
+pub const COMPACTED: &str = "a server compacts its log";
+pub const INSTALLED_SNAPSHOT: &str = "a follower catches up by InstallSnapshot";
+pub const SNAPSHOT_MEETS_SUFFIX: &str =
+    "an InstallSnapshot reaches a follower whose log holds the snapshot's last entry and more";
+pub const RESTARTED_FROM_SNAPSHOT: &str = "a server restarts from its snapshot";
 
 /// The properties of a protocol, `always` first, then the `sometimes` twins. A twin is listed
 /// only where its situation fits in the bounds: a restart needs a restart budget, and a
@@ -175,8 +189,78 @@ pub fn all(params: &Params, bounds: &Bounds) -> Vec<Property<RaftModel>> {
     if params.async_persist && params.eager {
         sometimes.push(Property::sometimes(EARLY_APPEND, |_, s| early_append(s)));
     }
+    if params.snapshots {
+        always.push(Property::always(SNAPSHOT_COMMITTED, |_, s| {
+            snapshot_committed(s)
+        }));
+        always.push(Property::always(LOG_TERMS_NONDECREASING, |_, s: &State| {
+            s.servers
+                .iter()
+                .all(|sv| sv.log.windows(2).all(|w| w[0].term <= w[1].term))
+        }));
+        always.push(Property::always(COMMIT_COVERS_SNAPSHOT, |_, s: &State| {
+            s.servers.iter().all(|sv| sv.commit_index >= sv.snapshot)
+        }));
+        always.push(Property::always(SNAPSHOT_NEVER_OLDER, |_, s: &State| {
+            !s.history.snapshot_regressed
+        }));
+        always.push(Property::always(
+            SNAPSHOT_KEEPS_MATCHING_SUFFIX,
+            |_, s: &State| !s.history.matching_suffix_lost,
+        ));
+        sometimes.push(Property::sometimes(COMPACTED, |_, s: &State| {
+            s.servers.iter().any(|sv| sv.snapshot > 0)
+        }));
+        sometimes.push(Property::sometimes(INSTALLED_SNAPSHOT, |_, s: &State| {
+            s.history.installed_snapshot
+        }));
+        // A follower holds more than a snapshot it is sent only after it forgot its commit
+        // index in a restart (every AppendEntries sent after a compaction carries a commit
+        // index at least the snapshot's), and the snapshot stays in flight meanwhile.
+        if restarts && bounds.max_messages >= 3 {
+            sometimes.push(Property::sometimes(
+                SNAPSHOT_MEETS_SUFFIX,
+                |_, s: &State| s.history.snapshot_met_suffix,
+            ));
+        }
+        if restarts {
+            sometimes.push(Property::sometimes(RESTARTED_FROM_SNAPSHOT, |_, s| {
+                restarted_from_snapshot(s)
+            }));
+        }
+    }
     always.extend(sometimes);
     always
+}
+
+/// Every entry of every snapshot is one some server committed at that index (thesis 5.1: a
+/// snapshot holds only what was applied). With Leader Completeness, every leader of a later
+/// term holds the snapshot's whole prefix.
+pub fn snapshot_committed(s: &State) -> bool {
+    s.servers.iter().all(|sv| {
+        sv.log[..sv.snapshot as usize]
+            .iter()
+            .enumerate()
+            .all(|(k, e)| {
+                let index = k as crate::message::Index + 1;
+                let at = s.history.committed.partition_point(|c| c.index < index);
+                s.history.committed[at..]
+                    .iter()
+                    .take_while(|c| c.index == index)
+                    .any(|c| c.entry == *e)
+            })
+    })
+}
+
+/// A restarted follower with a snapshot, nothing committed beyond it yet: it came back from
+/// the snapshot.
+fn restarted_from_snapshot(s: &State) -> bool {
+    s.servers.iter().enumerate().any(|(i, sv)| {
+        s.history.restarted.contains(i as crate::message::ServerId)
+            && sv.snapshot > 0
+            && sv.role == Role::Follower
+            && sv.commit_index == sv.snapshot
+    })
 }
 
 /// "At most one leader can be elected in a given term" (section 5.2). `elected` holds every

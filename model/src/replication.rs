@@ -65,6 +65,12 @@ impl RaftModel {
     ) -> bool {
         let s = &mut state.servers[i as usize];
         let slot = p as usize;
+        // The entries the follower needs are compacted away: send the snapshot (thesis 5.1).
+        if self.params.snapshots && s.next_index[slot] <= s.snapshot {
+            let m = self.snapshot_message(s, i, p);
+            state.network.send(m);
+            return true;
+        }
         if self.params.pipelining() {
             let lags = s.match_index[slot] < s.last_index();
             let f = &mut s.flow[slot];
@@ -194,34 +200,25 @@ impl RaftModel {
         leader_commit: Index,
     ) {
         let s = &mut state.servers[m.dst as usize];
-        let reply = |s: &Server, success: bool, index: Index, hint: Option<Hint>| Message {
-            term: s.current_term,
-            src: m.dst,
-            dst: m.src,
-            body: Body::AppendEntriesResponse {
-                success,
-                index,
-                hint,
-            },
-        };
+        let reply = |s: &Server, success, index, hint| append_reply(m, s, success, index, hint);
         // Step 1: reply false if term < currentTerm (section 5.1).
         if m.term < s.current_term && !self.has_bug(Bug::AcceptStaleTerm) {
             let r = reply(s, false, prev_log_index, None);
             state.network.send(r);
             return;
         }
-        // The sender is the leader of this term: a candidate (or, under a bug, a second
-        // leader) returns to follower (section 5.2), keeping its vote for this term.
-        if s.role != Role::Follower {
-            crate::actions::become_follower(s);
-            if self.has_bug(Bug::ClearVoteOnStepDown) {
-                s.voted_for = None;
-            }
-        }
-        // It heard from its leader: the lease starts again (thesis 4.2.3).
-        if self.params.check_quorum {
-            s.lease = true;
-        }
+        self.heard_from_leader(s);
+        let last_new = prev_log_index + entries.len() as Index;
+        // A compacted prefix is committed, so it matches the leader's log (Leader Completeness,
+        // section 5.4): the check starts at the snapshot's last entry, and entries at or below
+        // it are already there (thesis 5.1).
+        let (prev_log_index, prev_log_term, entries) = if prev_log_index < s.snapshot {
+            let skip = (s.snapshot - prev_log_index) as usize;
+            let term = s.term_at(s.snapshot).unwrap_or(0);
+            (s.snapshot, term, entries.get(skip..).unwrap_or(&[]))
+        } else {
+            (prev_log_index, prev_log_term, entries)
+        };
         // Step 2: reply false if the log has no entry at prevLogIndex whose term matches.
         if s.term_at(prev_log_index) != Some(prev_log_term) {
             let hint = self
@@ -254,7 +251,6 @@ impl RaftModel {
                 }
             }
         }
-        let last_new = prev_log_index + entries.len() as Index;
         // Step 5: if leaderCommit > commitIndex, commitIndex = min(leaderCommit, index of last
         // new entry).
         if leader_commit > s.commit_index {
@@ -396,6 +392,43 @@ impl RaftModel {
                 return;
             }
         }
+    }
+}
+
+impl RaftModel {
+    /// A server hears from the leader of its term: a candidate (or, under a bug, a second
+    /// leader) returns to follower (section 5.2), keeping its vote for this term, and the
+    /// lease starts again (thesis 4.2.3).
+    pub(crate) fn heard_from_leader(&self, s: &mut Server) {
+        if s.role != Role::Follower {
+            crate::actions::become_follower(s);
+            if self.has_bug(Bug::ClearVoteOnStepDown) {
+                s.voted_for = None;
+            }
+        }
+        if self.params.check_quorum {
+            s.lease = true;
+        }
+    }
+}
+
+/// The reply of follower `s` to the leader's message `m`, AppendEntries or InstallSnapshot.
+pub(crate) fn append_reply(
+    m: &Message,
+    s: &Server,
+    success: bool,
+    index: Index,
+    hint: Option<Hint>,
+) -> Message {
+    Message {
+        term: s.current_term,
+        src: m.dst,
+        dst: m.src,
+        body: Body::AppendEntriesResponse {
+            success,
+            index,
+            hint,
+        },
     }
 }
 

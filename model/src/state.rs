@@ -78,6 +78,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero(n: &Index) -> bool {
+    *n == 0
+}
+
 fn no_servers(s: &ServerSet) -> bool {
     s.is_empty()
 }
@@ -125,6 +129,11 @@ pub struct Server {
     /// With asynchronous persistence: the write in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<Pending>>,
+    /// With snapshots: the last index of the server's snapshot (thesis 5.1); persistent. The
+    /// entries up to it stay in `log` as the snapshot's content, but the protocol reads
+    /// nothing of them except the term at this index.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub snapshot: Index,
 }
 
 impl Server {
@@ -143,6 +152,7 @@ impl Server {
             transfer: None,
             flow: Vec::new(),
             pending: None,
+            snapshot: 0,
         }
     }
 
@@ -207,6 +217,7 @@ impl Clone for Server {
             transfer: self.transfer,
             flow: self.flow.clone(),
             pending: self.pending.clone(),
+            snapshot: self.snapshot,
         }
     }
 }
@@ -313,6 +324,20 @@ pub struct History {
     /// A crash lost a write in progress (a `sometimes` witness).
     #[serde(default, skip_serializing_if = "is_false")]
     pub lost_write: bool,
+    // Snapshots (thesis 5).
+    /// A server's snapshot was replaced by one with a lower last index.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub snapshot_regressed: bool,
+    /// An InstallSnapshot removed entries after the snapshot that matched the leader's log.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub matching_suffix_lost: bool,
+    /// A follower replaced its log by a leader's snapshot (a `sometimes` witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub installed_snapshot: bool,
+    /// An InstallSnapshot reached a follower whose log holds the snapshot's last entry and
+    /// more after it (a `sometimes` witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub snapshot_met_suffix: bool,
 }
 
 fn all_empty(sets: &InlineVec<ServerSet, 8>) -> bool {

@@ -25,6 +25,7 @@ pub fn format_action(action: &Action) -> String {
         Action::TransferLeadership(i, t) => format!("TransferLeadership(S{i}, S{t})"),
         Action::AbortTransfer(i) => format!("AbortTransfer(S{i})"),
         Action::Persist(i) => format!("Persist(S{i})"),
+        Action::Compact(i, k) => format!("Compact(S{i}, {k})"),
     }
 }
 
@@ -81,6 +82,19 @@ pub fn format_message(m: &Message) -> String {
             format!("{} {verdict} index={index}{hint}", head("AppendReply"))
         }
         Body::TimeoutNow => head("TimeoutNow"),
+        Body::InstallSnapshot {
+            last_index,
+            last_term,
+            entries,
+        } => format!(
+            "{} last={last_index}@t{last_term} [{}]",
+            head("InstallSnapshot"),
+            entries
+                .iter()
+                .map(format_entry)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     }
 }
 
@@ -190,6 +204,7 @@ pub fn sequence_diagram(model: &RaftModel, path: &[(State, Option<Action>)]) -> 
             }
             Action::AbortTransfer(i) => mark(&mut out, *i, y, "#fc6", "transfer given up"),
             Action::Persist(i) => mark(&mut out, *i, y, "#ccc", "persisted"),
+            Action::Compact(i, k) => mark(&mut out, *i, y, "#ccc", &format!("snapshot at {k}")),
         }
         for m in after.network.added_since(&before.network, removed) {
             pending.push((m, row + 1));

@@ -99,6 +99,9 @@ bug_tests! {
     no_probe_after_rejection: NoProbeAfterRejection => 11,
     leader_counts_unwritten_entry: LeaderCountsUnwrittenEntry => 28,
     timeout_now_to_lagging_target: TimeoutNowToLaggingTarget => 4,
+    snapshot_discards_matching_suffix: SnapshotDiscardsMatchingSuffix => 19,
+    snapshot_keeps_conflicting_suffix: SnapshotKeepsConflictingSuffix => 18,
+    older_snapshot_accepted: OlderSnapshotAccepted => 19,
 }
 
 /// "A server's term never decreases" has no flag of its own; forgetting the term on restart
@@ -144,4 +147,26 @@ fn count_stale_append_replies_is_live_but_shows_no_violation_with_three_servers(
             assert_eq!(p.status, "holds", "{}: {:?}", p.name, p.counterexample);
         }
     }
+}
+
+/// Discarding a matching suffix on InstallSnapshot is not only a broken rule: with a second
+/// term it loses a committed entry (raft-bugs #15). The search takes 2.2 million states with
+/// symmetry (about 30 s), so it runs by hand: `cargo test --release -p raft-model --test bugs
+/// -- --ignored`.
+#[test]
+#[ignore]
+fn discarding_a_matching_suffix_loses_a_committed_entry() {
+    let bug = Bug::SnapshotDiscardsMatchingSuffix;
+    let mut model = RaftModel::for_bug(bug);
+    model.bounds.max_term = 2;
+    let options = CheckOptions {
+        symmetry: true,
+        ..CheckOptions::default()
+    };
+    let report = check(&model, &options);
+    let property = report
+        .property(raft_model::properties::LEADER_COMPLETENESS)
+        .unwrap();
+    assert_eq!(property.status, "violated");
+    assert_eq!(property.actions.as_ref().map(Vec::len), Some(24));
 }

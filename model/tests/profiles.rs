@@ -59,4 +59,5 @@ profile_tests! {
     transfer: Transfer => 916_483,
     persistence: Persistence => 1_035_245,
     production: Production => 1_239_475,
+    snapshots: Snapshots => 833_779,
 }

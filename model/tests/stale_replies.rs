@@ -119,6 +119,7 @@ fn kind_of(m: &Message) -> &'static str {
         Body::AppendEntries { .. } => "Append",
         Body::AppendEntriesResponse { .. } => "AppendReply",
         Body::TimeoutNow => "TimeoutNow",
+        Body::InstallSnapshot { .. } => "InstallSnapshot",
     }
 }
 
