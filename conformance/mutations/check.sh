@@ -14,13 +14,19 @@ git -C "$repo" worktree add -q --detach "$scratch/tree" HEAD
 cd "$scratch/tree"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target/mutations}"
 
-# patch name -> profile, and whether the patched impl is exactly the bug flag of the same name.
+# patch name -> profile (and bounds beyond the profile's, where its CI bounds cannot reach the
+# mistake), and whether the patched impl is exactly the bug flag of the same name.
 declare -A profile=(
   [backtrack-past-conflict]=fast-backtrack
   [match-on-send]=pipelining
   [no-probe-after-rejection]=pipelining
   [timeout-now-to-lagging-target]=transfer
   [leader-counts-unwritten-entry]=persistence
+  # A follower holds more than a snapshot it is sent only after a restart, with three messages
+  # in flight (specs/model.md, Snapshots); the gate's walks reach it too.
+  [snapshot-discards-matching-suffix]="snapshots --max-messages 3 --max-drops 0 --symmetry"
+  [snapshot-keeps-conflicting-suffix]=snapshots
+  [older-snapshot-accepted]="snapshots --max-messages 3 --max-drops 0 --symmetry"
 )
 declare -A same=(
   [backtrack-past-conflict]=yes
@@ -30,10 +36,14 @@ declare -A same=(
   # The core has no one place where a leader takes input during its own write (the driver
   # keeps that rule); this patch loses the leader's write instead, which the check also sees.
   [leader-counts-unwritten-entry]=no
+  [snapshot-discards-matching-suffix]=yes
+  [snapshot-keeps-conflicting-suffix]=yes
+  [older-snapshot-accepted]=yes
 )
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(backtrack-past-conflict match-on-send no-probe-after-rejection \
-  timeout-now-to-lagging-target leader-counts-unwritten-entry)
+  timeout-now-to-lagging-target leader-counts-unwritten-entry snapshot-discards-matching-suffix \
+  snapshot-keeps-conflicting-suffix older-snapshot-accepted)
 
 status=0
 for name in "${names[@]}"; do
@@ -43,7 +53,8 @@ for name in "${names[@]}"; do
   cargo build --release -q --bin raft-conform
   conform="$CARGO_TARGET_DIR/release/raft-conform"
   set +e
-  "$conform" exhaustive --protocol "${profile[$name]}" --out "$scratch/out-$name" >"$scratch/log" 2>&1
+  # shellcheck disable=SC2086 # the profile entry is a profile name and flags
+  "$conform" exhaustive --protocol ${profile[$name]} --out "$scratch/out-$name" >"$scratch/log" 2>&1
   code=$?
   set -e
   steps="$(grep -o 'shortest trace: [0-9]* steps' "$scratch/log" | head -1)"

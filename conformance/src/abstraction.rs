@@ -8,14 +8,15 @@
 //! switch them on: the impl keeps recent-activity flags and probe state in every configuration,
 //! and without the extension the model has nothing to compare them with. The lease is read
 //! always: without check-quorum the impl's is never on, and neither is the model's. Anything the model
-//! cannot express (a snapshot, a configuration entry, a payload that is not one byte) is an
-//! abstraction failure, reported as a divergence: in these profiles the impl must never produce
-//! it.
+//! cannot express (a configuration entry, a payload that is not one byte, a snapshot where the
+//! profile has none) is an abstraction failure, reported as a divergence: in these profiles the
+//! impl must never produce it. A snapshot's data is the driver's: the entries it stands for
+//! (`snapshot_data`), which the model keeps in the log below its snapshot index.
 
 use crate::driver::Cluster;
 use raft_core::{
     Body as IBody, ConflictHint, Entry as IEntry, Message as IMessage, Node, Payload as IPayload,
-    ProgressState,
+    ProgressState, Snapshot,
 };
 use raft_model::{
     Body, Entry, Flow, Hint, Message, Params, Payload, Pending, Role, Server, ServerSet,
@@ -70,6 +71,52 @@ fn entries(es: &[IEntry], first: u64) -> Result<Vec<Entry>, AbstractionError> {
         .collect()
 }
 
+/// A snapshot's data as the driver writes it for the model's state machine (`snapshot_data`):
+/// the entries `1..=index` it stands for, three bytes each (term, kind, value; kind 0 is the
+/// no-op, 1 a client value).
+pub fn snapshot_entries(data: &[u8], index: u64) -> Result<Vec<Entry>, AbstractionError> {
+    if data.len() as u64 != 3 * index {
+        return Err(format!(
+            "a snapshot at index {index} holds {} bytes, not 3 per entry",
+            data.len()
+        ));
+    }
+    data.chunks(3)
+        .map(|c| match c {
+            [term, 0, 0] => Ok(Entry {
+                term: *term,
+                payload: Payload::Noop,
+            }),
+            [term, 1, v] => Ok(Entry {
+                term: *term,
+                payload: Payload::Value(*v),
+            }),
+            _ => Err(format!(
+                "a snapshot entry {c:?} is neither a no-op nor a value"
+            )),
+        })
+        .collect()
+}
+
+/// The data the driver hands the impl for a snapshot of `entries` (the model's state machine
+/// is the list of entries it applied).
+pub fn snapshot_data(entries: &[Entry]) -> Vec<u8> {
+    entries
+        .iter()
+        .flat_map(|e| match e.payload {
+            Payload::Noop => [e.term, 0, 0],
+            Payload::Value(v) => [e.term, 1, v],
+        })
+        .collect()
+}
+
+/// A snapshot and the entries after it as the model's whole log.
+fn log(snapshot: &Snapshot, after: &[IEntry]) -> Result<Vec<Entry>, AbstractionError> {
+    let mut log = snapshot_entries(&snapshot.data, snapshot.index)?;
+    log.extend(entries(after, snapshot.index + 1)?);
+    Ok(log)
+}
+
 /// Node `i` of the cluster as the model's server state, with the write it has in progress.
 pub fn cluster_server(cluster: &Cluster, i: usize) -> Result<Server, AbstractionError> {
     let mut s = server(cluster.node(i), cluster.len(), &cluster.model().params)?;
@@ -90,7 +137,7 @@ pub fn pending(cluster: &Cluster, i: usize) -> Result<Option<Box<Pending>>, Abst
             .voted_for
             .map(|v| small("stored vote", v))
             .transpose()?,
-        log: entries(&stored.entries, stored.snapshot.index + 1)?,
+        log: log(&stored.snapshot, &stored.entries)?,
         outbox: held.outbox.iter().map(|f| f.abs.clone()).collect(),
     })))
 }
@@ -98,9 +145,9 @@ pub fn pending(cluster: &Cluster, i: usize) -> Result<Option<Box<Pending>>, Abst
 /// Node `node` of an `n`-server cluster as the model's server state under `params`, leaving out
 /// the write in progress (the driver holds that: `cluster_server`).
 pub fn server(node: &Node, n: usize, params: &Params) -> Result<Server, AbstractionError> {
-    if node.snapshot().index != 0 {
+    if node.snapshot().index != 0 && !params.snapshots {
         return Err(format!(
-            "node {} holds a snapshot at index {} (snapshots are not modelled)",
+            "node {} holds a snapshot at index {} (snapshots are off)",
             node.id(),
             node.snapshot().index
         ));
@@ -174,7 +221,7 @@ pub fn server(node: &Node, n: usize, params: &Params) -> Result<Server, Abstract
             .voted_for()
             .map(|v| small("voted_for", v))
             .transpose()?,
-        log: entries(node.entries(), 1)?,
+        log: log(node.snapshot(), node.entries())?,
         role,
         commit_index: small("commit_index", node.commit_index())?,
         votes_granted,
@@ -188,6 +235,7 @@ pub fn server(node: &Node, n: usize, params: &Params) -> Result<Server, Abstract
             .transpose()?,
         flow,
         pending: None,
+        snapshot: small("snapshot index", node.snapshot().index)?,
     })
 }
 
@@ -242,12 +290,11 @@ pub fn message(m: &IMessage) -> Result<Message, AbstractionError> {
             hint: h.as_ref().map(hint).transpose()?,
         },
         IBody::TimeoutNow => Body::TimeoutNow,
-        IBody::InstallSnapshot { .. } => {
-            return Err(format!(
-            "InstallSnapshot from {} to {} has no model counterpart (snapshots are not modelled)",
-            m.from, m.to
-        ))
-        }
+        IBody::InstallSnapshot { snapshot } => Body::InstallSnapshot {
+            last_index: small("snapshot index", snapshot.index)?,
+            last_term: small("snapshot term", snapshot.term)?,
+            entries: snapshot_entries(&snapshot.data, snapshot.index)?,
+        },
     };
     Ok(Message {
         term: small("message term", m.term)?,

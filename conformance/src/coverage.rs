@@ -131,6 +131,7 @@ pub fn action_kind(action: &Action) -> String {
         Action::TransferLeadership(..) => "TransferLeadership".into(),
         Action::AbortTransfer(_) => "AbortTransfer".into(),
         Action::Persist(_) => "Persist".into(),
+        Action::Compact(..) => "Compact".into(),
     }
 }
 
@@ -143,6 +144,7 @@ pub fn body_kind(body: &Body) -> &'static str {
         Body::AppendEntries { .. } => "AppendEntries",
         Body::AppendEntriesResponse { .. } => "AppendEntriesResponse",
         Body::TimeoutNow => "TimeoutNow",
+        Body::InstallSnapshot { .. } => "InstallSnapshot",
     }
 }
 
@@ -157,7 +159,8 @@ fn handler(action: &Action) -> Option<ServerId> {
         | Action::LeaseExpires(i)
         | Action::TransferLeadership(i, _)
         | Action::AbortTransfer(i)
-        | Action::Persist(i) => Some(*i),
+        | Action::Persist(i)
+        | Action::Compact(i, _) => Some(*i),
         Action::Deliver(m) => Some(m.dst),
         Action::Drop(_) | Action::Duplicate(_) => None,
     }

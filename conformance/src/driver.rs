@@ -261,7 +261,25 @@ impl Cluster {
                 self.persist(i);
                 Ok(())
             }
+            Action::Compact(i, k) => {
+                let i = self.check_server(*i)?;
+                self.compact(i, *k as u64)
+            }
         }
+    }
+
+    /// The application at node `i` snapshots its state machine (the entries it applied) up to
+    /// `index`, and the node compacts its log.
+    pub fn compact(&mut self, i: usize, index: u64) -> Result<(), StepError> {
+        let log = abstraction::server(&self.nodes[i], self.n, &self.model.params)
+            .map_err(StepError::Abstraction)?
+            .log;
+        let upto = (index as usize).min(log.len());
+        let data = abstraction::snapshot_data(&log[..upto]);
+        let result = Rc::make_mut(&mut self.nodes[i]).compact(index, data);
+        let flushed = self.flush(i);
+        result.map_err(|e| StepError::Refused(format!("compact at {i}: {e:?}")))?;
+        flushed
     }
 
     /// One input without a result at node `i`, then its batch.

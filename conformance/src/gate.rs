@@ -43,8 +43,9 @@ pub struct Options {
     pub seed: u64,
     /// The exhaustive stages, in order.
     pub profiles: Vec<Profile>,
-    /// The random walks' model (larger bounds, the production protocol).
-    pub walks: RaftModel,
+    /// The random walks' models (larger bounds), each walked for an equal share of the time;
+    /// impl-first runs the first one's protocol.
+    pub walks: Vec<Profile>,
     pub walk_steps: usize,
     /// The randomized stages run at least this long even when the exhaustive stage used up the
     /// budget (its length depends on the machine; the walks must still get a real chance).
@@ -275,46 +276,51 @@ pub fn run(options: &Options) -> Outcome {
         );
     }
     let random_end = Instant::now() + left;
-    let walk_time = left.mul_f64(0.7);
-    let w = walk::run(&walk::Options {
-        model: options.walks.clone(),
-        perturbation: options.perturbation,
-        seed: options.seed,
-        steps: options.walk_steps,
-        walks: None,
-        time_limit: Some(walk_time),
-        coverage: options.coverage,
-    });
-    outcome.coverage.merge(&w.coverage);
-    let s = &w.summary;
-    let output = format!(
-        "random walks at {}: seed {}, {} walks, {} steps, {:.2} s, {:.0} steps/s (replay one walk: raft-conform walk --seed <seed + k> --walks 1 with these flags)",
-        raft_model::cli::flags(&options.walks), s.seed, s.walks, s.steps, s.seconds, s.steps_per_second
-    );
-    eprintln!("gate: {output}");
-    let mut case = Case {
-        name: "random walks".into(),
-        seconds: s.seconds,
-        output,
-        failure: None,
-    };
-    if let Some(found) = w.divergence {
-        let (d, saved) = settle(
-            &options.walks,
-            options.perturbation,
-            &found.actions,
-            Source::Walk(found.walk_seed),
-            &options.out,
+    let walk_time = left.mul_f64(0.7 / options.walks.len().max(1) as f64);
+    for walks in &options.walks {
+        let w = walk::run(&walk::Options {
+            model: walks.model.clone(),
+            perturbation: options.perturbation,
+            seed: options.seed,
+            steps: options.walk_steps,
+            walks: None,
+            time_limit: Some(walk_time),
+            coverage: options.coverage,
+        });
+        outcome.coverage.merge(&w.coverage);
+        let s = &w.summary;
+        let output = format!(
+            "random walks {} at {}: seed {}, {} walks, {} steps, {:.2} s, {:.0} steps/s (replay one walk: raft-conform walk --seed <seed + k> --walks 1 with these flags)",
+            walks.name, raft_model::cli::flags(&walks.model), s.seed, s.walks, s.steps, s.seconds, s.steps_per_second
         );
-        return finish(outcome, case, d, saved);
+        eprintln!("gate: {output}");
+        let case = Case {
+            name: format!("random walks {}", walks.name),
+            seconds: s.seconds,
+            output,
+            failure: None,
+        };
+        if let Some(found) = w.divergence {
+            let (d, saved) = settle(
+                &walks.model,
+                options.perturbation,
+                &found.actions,
+                Source::Walk(found.walk_seed),
+                &options.out,
+            );
+            return finish(outcome, case, d, saved);
+        }
+        outcome.cases.push(case);
     }
-    outcome.cases.push(case);
 
+    let Some(first) = options.walks.first() else {
+        return outcome;
+    };
     let left = random_end.saturating_duration_since(Instant::now());
     let impl_first_options = impl_first::Options {
-        servers: options.walks.bounds.servers,
-        values: options.walks.bounds.values,
-        params: options.walks.params,
+        servers: first.model.bounds.servers,
+        values: first.model.bounds.values,
+        params: first.model.params,
         perturbation: options.perturbation,
         seed: options.seed,
         time_limit: Some(left),
@@ -323,11 +329,11 @@ pub fn run(options: &Options) -> Outcome {
     let i = impl_first::run(&impl_first_options);
     let s = &i.summary;
     let output = format!(
-        "impl-first: seed {}, {} runs, {} steps ({} model events, {} ignored inputs the model does not offer), {:.2} s, {:.0} steps/s",
-        s.seed, s.runs, s.steps, s.model_events, s.ignored_inputs, s.seconds, s.steps_per_second
+        "impl-first {}: seed {}, {} runs, {} steps ({} model events, {} ignored inputs the model does not offer), {:.2} s, {:.0} steps/s",
+        first.name, s.seed, s.runs, s.steps, s.model_events, s.ignored_inputs, s.seconds, s.steps_per_second
     );
     eprintln!("gate: {output}");
-    case = Case {
+    let mut case = Case {
         name: "impl-first validation".into(),
         seconds: s.seconds,
         output,

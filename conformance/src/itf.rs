@@ -92,6 +92,18 @@ fn message(m: &TMessage) -> Value {
             )
         }
         TBody::TimeoutNow => ("TimeoutNow", unit()),
+        TBody::InstallSnapshot {
+            last_index,
+            last_term,
+            entries,
+        } => (
+            "InstallSnapshot",
+            json!({
+                "lastIndex": int(*last_index),
+                "lastTerm": int(*last_term),
+                "entries": entries.iter().map(entry).collect::<Vec<_>>(),
+            }),
+        ),
     };
     json!({
         "term": int(m.term),
@@ -153,6 +165,7 @@ fn server(s: &TServer, extended: bool) -> Value {
         fields.insert("transfer".into(), option(s.transfer));
         fields.insert("flow".into(), json!({ "#map": flow.collect::<Vec<_>>() }));
         fields.insert("pending".into(), pending);
+        fields.insert("snapshot".into(), int(s.snapshot));
     }
     out
 }
@@ -180,6 +193,10 @@ fn action(a: Option<&TAction>) -> (String, Value) {
         ),
         TAction::AbortTransfer { server } => ("AbortTransfer", int(*server)),
         TAction::Persist { server } => ("Persist", int(*server)),
+        TAction::Compact { server, index } => (
+            "Compact",
+            json!({ "server": int(*server), "index": int(*index) }),
+        ),
     };
     (tag.to_string(), variant(tag, value))
 }

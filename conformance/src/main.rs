@@ -9,7 +9,7 @@ use raft_conformance::driver::Perturbation;
 use raft_conformance::gate;
 use raft_conformance::replay::{self, Replayed};
 use raft_conformance::{exhaustive, impl_first, itf, junit, trace, walk};
-use raft_model::{minimise, Bounds, Bug, Protocol, RaftModel};
+use raft_model::{minimise, protocol, Bounds, Bug, Params, Protocol, RaftModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -307,20 +307,35 @@ fn run_gate(a: GateArgs) -> Result<u8, String> {
             ..gate::Profile::of(p, chosen.bug)
         });
     }
-    let last = profiles.last().expect("at least one profile");
-    let mut walks = RaftModel {
-        bounds: Bounds {
-            servers: a.walk_servers,
-            ..walk::default_bounds()
-        },
-        params: last.model.params,
-        bug: last.model.bug,
-    };
-    walks.validate()?;
-    if walks.bounds.servers == 0 {
+    if a.walk_servers == 0 {
         return Err("--walk-servers must be at least 1".into());
     }
-    walks.bounds.values = walks.bounds.values.max(1);
+    let walk = |name: &str, params: Params| -> Result<gate::Profile, String> {
+        let mut model = RaftModel {
+            bounds: Bounds {
+                servers: a.walk_servers,
+                ..walk::default_bounds()
+            },
+            params,
+            bug: chosen.bug,
+        };
+        model.bounds.values = model.bounds.values.max(1);
+        model.validate()?;
+        Ok(gate::Profile {
+            name: name.to_string(),
+            model,
+        })
+    };
+    let walks = if protocols.len() == Protocol::ALL.len() {
+        // Every extension the model has, in as few walks as the model can combine them in.
+        protocol::walk_profiles()
+            .into_iter()
+            .map(|(name, params)| walk(name, params))
+            .collect::<Result<_, _>>()?
+    } else {
+        let last = profiles.last().expect("at least one profile");
+        vec![walk(&last.name, last.model.params)?]
+    };
     println!(
         "gate: seed {seed} (rerun with --seed {seed}), budget {:.0} s",
         budget.as_secs_f64()

@@ -59,6 +59,8 @@ pub struct Config {
     pub transfer: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub async_persist: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub snapshots: bool,
     #[serde(default)]
     pub bug: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +99,7 @@ pub enum TAction {
     TransferLeadership { server: u8, target: u8 },
     AbortTransfer { server: u8 },
     Persist { server: u8 },
+    Compact { server: u8, index: u8 },
 }
 
 /// A message: the common fields, then its kind's. Read through a map so that an unknown field
@@ -162,6 +165,12 @@ pub enum TBody {
         hint: Option<THint>,
     },
     TimeoutNow,
+    /// `entries` is the snapshot's content: the committed prefix it was taken from.
+    InstallSnapshot {
+        last_index: u8,
+        last_term: u8,
+        entries: Vec<TEntry>,
+    },
 }
 
 /// A rejection's fast-backtracking hint: `conflict_term` null when the follower's log ends
@@ -211,6 +220,9 @@ pub struct TServer {
     pub flow: Vec<TFlow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<TPending>,
+    /// The last index of the server's snapshot (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub snapshot: u8,
 }
 
 /// Per-follower flow control of a pipelining leader.
@@ -274,6 +286,7 @@ impl Config {
             eager: model.params.eager,
             transfer: model.params.transfer,
             async_persist: model.params.async_persist,
+            snapshots: model.params.snapshots,
             bug: model.bug.map(|b| b.name().to_string()),
             perturbation: perturbation.map(str::to_string),
         }
@@ -309,6 +322,7 @@ impl Config {
                 eager: self.eager,
                 transfer: self.transfer,
                 async_persist: self.async_persist,
+                snapshots: self.snapshots,
             },
             bug,
         };
@@ -368,6 +382,15 @@ pub fn message_to(m: &Message) -> TMessage {
             }),
         },
         Body::TimeoutNow => TBody::TimeoutNow,
+        Body::InstallSnapshot {
+            last_index,
+            last_term,
+            entries,
+        } => TBody::InstallSnapshot {
+            last_index: *last_index,
+            last_term: *last_term,
+            entries: entries.iter().map(entry_to).collect(),
+        },
     };
     TMessage {
         term: m.term,
@@ -403,6 +426,10 @@ pub fn action_to(a: &Action) -> TAction {
         },
         Action::AbortTransfer(i) => TAction::AbortTransfer { server: *i },
         Action::Persist(i) => TAction::Persist { server: *i },
+        Action::Compact(i, k) => TAction::Compact {
+            server: *i,
+            index: *k,
+        },
     }
 }
 
@@ -440,6 +467,7 @@ pub fn server_to(s: &Server) -> TServer {
             log: p.log.iter().map(entry_to).collect(),
             outbox: p.outbox.iter().map(message_to).collect(),
         }),
+        snapshot: s.snapshot,
     }
 }
 
@@ -552,6 +580,15 @@ pub fn message_from(m: &TMessage, servers: u8) -> Result<Message, String> {
             }),
         },
         TBody::TimeoutNow => Body::TimeoutNow,
+        TBody::InstallSnapshot {
+            last_index,
+            last_term,
+            entries,
+        } => Body::InstallSnapshot {
+            last_index: *last_index,
+            last_term: *last_term,
+            entries: entries.iter().map(entry_from).collect(),
+        },
     };
     Ok(Message {
         term: m.term,
@@ -580,6 +617,9 @@ pub fn action_from(a: &TAction, servers: u8) -> Result<Action, String> {
         ),
         TAction::AbortTransfer { server } => Action::AbortTransfer(id("server", *server, servers)?),
         TAction::Persist { server } => Action::Persist(id("server", *server, servers)?),
+        TAction::Compact { server, index } => {
+            Action::Compact(id("server", *server, servers)?, *index)
+        }
     })
 }
 
@@ -643,6 +683,7 @@ pub fn server_from(s: &TServer, servers: u8) -> Result<Server, String> {
             })
             .collect(),
         pending,
+        snapshot: s.snapshot,
     })
 }
 

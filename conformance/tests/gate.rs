@@ -16,14 +16,17 @@ fn the_gate_passes_on_the_impl_within_a_small_budget() {
         params: Params::default(),
         bug: None,
     };
-    let walks = RaftModel {
-        bounds: Bounds {
-            servers: 3,
-            ..raft_conformance::walk::default_bounds()
+    let walks = vec![Profile {
+        model: RaftModel {
+            bounds: Bounds {
+                servers: 3,
+                ..raft_conformance::walk::default_bounds()
+            },
+            params: Protocol::Production.params(),
+            bug: None,
         },
-        params: Protocol::Production.params(),
-        bug: None,
-    };
+        ..Profile::of(Protocol::Production, None)
+    }];
     // Two small profiles: the basic protocol and the production one at bounds far below theirs.
     let production = Profile {
         model: RaftModel {
