@@ -19,6 +19,9 @@ pub(crate) enum Send {
     Commit,
     /// A leadership transfer brings its target up to date (thesis 3.10).
     Catchup,
+    /// Eager replication after a rejection: Figure 2's "decrement nextIndex and retry", sent
+    /// even when it carries no entries.
+    Retry,
 }
 
 impl RaftModel {
@@ -349,8 +352,10 @@ impl RaftModel {
             }
             f.paused = false;
         }
-        if self.params.eager {
+        if self.params.eager && self.params.pipelining() {
             self.replicate(state, i, m.src);
+        } else if self.params.eager {
+            self.send_append(state, i, m.src, Send::Retry);
         }
     }
 
