@@ -48,6 +48,20 @@ pub enum Action {
     /// A server snapshots its state machine up to an index it has applied, and its log up to
     /// there is replaced by the snapshot (thesis 5.1).
     Compact(ServerId, Index),
+    /// The leader is asked to change the configuration (thesis 4.3).
+    ProposeMembership(ServerId, Change),
+}
+
+/// A configuration change as the impl takes it: the new voters and learners, reached from the
+/// leader's configuration by one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Change {
+    /// A server outside the configuration joins as a learner (thesis 4.2.1).
+    AddLearner(ServerId),
+    /// A learner becomes a voter.
+    Promote(ServerId),
+    /// A voter or a learner leaves.
+    Remove(ServerId),
 }
 
 impl RaftModel {
@@ -103,7 +117,7 @@ impl RaftModel {
                         actions.push(Action::ClientRequest(id, v));
                     }
                 }
-            } else {
+            } else if self.may_campaign(server, id) {
                 actions.push(Action::Timeout(id));
             }
             if state.faults.restarts < self.bounds.max_restarts {
@@ -122,7 +136,7 @@ impl RaftModel {
                 if p.transfer {
                     match server.transfer {
                         None => {
-                            for t in peers(self.bounds.servers, id) {
+                            for t in self.targets(server, id, true) {
                                 actions.push(Action::TransferLeadership(id, t));
                             }
                         }
@@ -135,6 +149,14 @@ impl RaftModel {
             if p.snapshots {
                 for k in server.snapshot + 1..=server.commit_index {
                     actions.push(Action::Compact(id, k));
+                }
+            }
+            if p.membership
+                && server.is_leader()
+                && state.faults.config_changes < self.bounds.max_config_changes
+            {
+                for change in self.changes(server, id) {
+                    actions.push(Action::ProposeMembership(id, change));
                 }
             }
         }
@@ -159,7 +181,9 @@ impl RaftModel {
         let idle = |id: &ServerId| server(id).is_some_and(|s| !self.busy(s));
         let leader = |id: &ServerId| idle(id) && server(id).is_some_and(Server::is_leader);
         match action {
-            Action::Timeout(i) => idle(i) && server(i).is_some_and(|s| !s.is_leader()),
+            Action::Timeout(i) => {
+                idle(i) && server(i).is_some_and(|s| !s.is_leader() && self.may_campaign(s, *i))
+            }
             Action::Heartbeat(i) => leader(i),
             Action::ClientRequest(i, v) => {
                 *v < self.bounds.values
@@ -187,7 +211,7 @@ impl RaftModel {
                     && leader(i)
                     && server(i).is_some_and(|s| s.transfer.is_none())
                     && i != t
-                    && server(t).is_some()
+                    && server(i).is_some_and(|s| self.targets(s, *i, true).contains(t))
             }
             Action::AbortTransfer(i) => {
                 self.params.transfer && leader(i) && server(i).is_some_and(|s| s.transfer.is_some())
@@ -197,6 +221,12 @@ impl RaftModel {
                 self.params.snapshots
                     && idle(i)
                     && server(i).is_some_and(|s| s.snapshot < *k && *k <= s.commit_index)
+            }
+            Action::ProposeMembership(i, change) => {
+                self.params.membership
+                    && leader(i)
+                    && state.faults.config_changes < self.bounds.max_config_changes
+                    && server(i).is_some_and(|s| self.changes(s, *i).contains(change))
             }
         }
     }
@@ -227,6 +257,7 @@ impl RaftModel {
             Action::AbortTransfer(i) => next.servers[*i as usize].transfer = None,
             Action::Persist(i) => self.persist(&mut next, *i),
             Action::Compact(i, k) => next.servers[*i as usize].snapshot = *k,
+            Action::ProposeMembership(i, change) => self.propose_membership(&mut next, *i, *change),
         }
         if self.params.async_persist {
             self.hold_for_write(state, &mut next, action);
@@ -317,6 +348,7 @@ impl RaftModel {
             && s.is_leader()
             && m.term == s.current_term
             && matches!(m.body, Body::AppendEntriesResponse { .. })
+            && (!self.params.membership || self.config(s).1.contains(m.src))
         {
             state.servers[m.dst as usize].heard.insert(m.src);
             state.history.heard_by(m.dst).insert(m.src);

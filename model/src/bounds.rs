@@ -25,6 +25,13 @@ pub struct Bounds {
     pub max_restarts: u8,
     pub max_drops: u8,
     pub max_duplicates: u8,
+    /// With membership changes: at most this many `ProposeMembership`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_config_changes: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl Default for Bounds {
@@ -40,6 +47,7 @@ impl Default for Bounds {
             max_restarts: 1,
             max_drops: 1,
             max_duplicates: 1,
+            max_config_changes: 0,
         }
     }
 }
@@ -51,6 +59,7 @@ impl Bounds {
             && state.faults.restarts <= self.max_restarts
             && state.faults.drops <= self.max_drops
             && state.faults.duplicates <= self.max_duplicates
+            && state.faults.config_changes <= self.max_config_changes
             && state
                 .servers
                 .iter()

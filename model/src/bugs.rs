@@ -5,10 +5,10 @@
 use crate::bounds::Bounds;
 use crate::properties::{
     CHECK_QUORUM_HEARD, COMMIT_WITHIN_LOG, ELECTION_SAFETY, FLOW_WINDOW, LEADER_COMPLETENESS,
-    LEASE_KEEPS_TERM, LOG_TERMS_NONDECREASING, MATCH_WITHIN_FOLLOWER, ONE_VOTE_PER_TERM,
-    PRE_VOTE_KEEPS_TERMS, PRE_VOTE_UP_TO_DATE, REJECTION_LOWERS_NEXT,
-    SNAPSHOT_KEEPS_MATCHING_SUFFIX, SNAPSHOT_NEVER_OLDER, STATE_MACHINE_SAFETY,
-    TIMEOUT_NOW_CAUGHT_UP,
+    LEASE_KEEPS_TERM, LOG_TERMS_NONDECREASING, MATCH_WITHIN_FOLLOWER, ONE_CHANGE_AT_A_TIME,
+    ONE_VOTE_PER_TERM, PRE_VOTE_KEEPS_TERMS, PRE_VOTE_UP_TO_DATE, QUORUMS_OF_VOTERS,
+    REJECTION_LOWERS_NEXT, REMOVED_LEADER_STEPS_DOWN, SNAPSHOT_KEEPS_MATCHING_SUFFIX,
+    SNAPSHOT_NEVER_OLDER, STATE_MACHINE_SAFETY, TIMEOUT_NOW_CAUGHT_UP,
 };
 use crate::protocol::{Params, Protocol};
 use serde::{Deserialize, Serialize};
@@ -82,10 +82,21 @@ pub enum Bug {
     SnapshotKeepsConflictingSuffix,
     /// Snapshots: a snapshot older than the receiver's own is installed over it.
     OlderSnapshotAccepted,
+    /// Membership: a server uses a configuration only once it is committed.
+    ConfigOnlyWhenCommitted,
+    /// Membership: a joint configuration's quorum is one majority of the old and new voters
+    /// together.
+    JointQuorumAsOneMajority,
+    /// Membership: a change is proposed while the previous one is uncommitted.
+    SecondChangeWhileUncommitted,
+    /// Membership: a leader removed from the configuration keeps leading.
+    RemovedLeaderKeepsLeading,
+    /// Membership: learners are asked for votes and their votes count.
+    LearnerVotesCounted,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 29] = [
         Bug::CommitPreviousTerm,
         Bug::VoteWithoutUpToDateCheck,
         Bug::UpToDateIndexFirst,
@@ -110,6 +121,11 @@ impl Bug {
         Bug::SnapshotDiscardsMatchingSuffix,
         Bug::SnapshotKeepsConflictingSuffix,
         Bug::OlderSnapshotAccepted,
+        Bug::ConfigOnlyWhenCommitted,
+        Bug::JointQuorumAsOneMajority,
+        Bug::SecondChangeWhileUncommitted,
+        Bug::RemovedLeaderKeepsLeading,
+        Bug::LearnerVotesCounted,
     ];
 
     /// The flag as typed on the command line.
@@ -139,6 +155,11 @@ impl Bug {
             Bug::SnapshotDiscardsMatchingSuffix => "snapshot-discards-matching-suffix",
             Bug::SnapshotKeepsConflictingSuffix => "snapshot-keeps-conflicting-suffix",
             Bug::OlderSnapshotAccepted => "older-snapshot-accepted",
+            Bug::ConfigOnlyWhenCommitted => "config-only-when-committed",
+            Bug::JointQuorumAsOneMajority => "joint-quorum-as-one-majority",
+            Bug::SecondChangeWhileUncommitted => "second-change-while-uncommitted",
+            Bug::RemovedLeaderKeepsLeading => "removed-leader-keeps-leading",
+            Bug::LearnerVotesCounted => "learner-votes-counted",
         }
     }
 
@@ -209,6 +230,19 @@ impl Bug {
             Bug::OlderSnapshotAccepted => {
                 "a snapshot older than the receiver's own is installed over it"
             }
+            Bug::ConfigOnlyWhenCommitted => {
+                "a server uses a configuration only once it is committed, not as soon as it is in its log"
+            }
+            Bug::JointQuorumAsOneMajority => {
+                "a joint configuration's quorum is one majority of the old and new voters together"
+            }
+            Bug::SecondChangeWhileUncommitted => {
+                "a configuration change is proposed while the previous one is uncommitted"
+            }
+            Bug::RemovedLeaderKeepsLeading => {
+                "a leader whose committed configuration leaves it out keeps leading"
+            }
+            Bug::LearnerVotesCounted => "learners are asked for votes, and their votes count",
         }
     }
 
@@ -242,6 +276,11 @@ impl Bug {
             Bug::SnapshotDiscardsMatchingSuffix => SNAPSHOT_KEEPS_MATCHING_SUFFIX,
             Bug::SnapshotKeepsConflictingSuffix => LOG_TERMS_NONDECREASING,
             Bug::OlderSnapshotAccepted => SNAPSHOT_NEVER_OLDER,
+            Bug::ConfigOnlyWhenCommitted => ONE_CHANGE_AT_A_TIME,
+            Bug::JointQuorumAsOneMajority => QUORUMS_OF_VOTERS,
+            Bug::SecondChangeWhileUncommitted => ONE_CHANGE_AT_A_TIME,
+            Bug::RemovedLeaderKeepsLeading => REMOVED_LEADER_STEPS_DOWN,
+            Bug::LearnerVotesCounted => QUORUMS_OF_VOTERS,
         }
     }
 
@@ -261,6 +300,7 @@ impl Bug {
                 max_restarts: 0,
                 max_drops: 0,
                 max_duplicates: 0,
+                max_config_changes: 0,
             }),
             _ => None,
         }
@@ -296,6 +336,11 @@ impl Bug {
             Bug::SnapshotDiscardsMatchingSuffix => (1, 2, 3, 1, 0, 0),
             Bug::SnapshotKeepsConflictingSuffix => (2, 2, 2, 0, 1, 0),
             Bug::OlderSnapshotAccepted => (1, 2, 3, 0, 0, 0),
+            Bug::ConfigOnlyWhenCommitted
+            | Bug::JointQuorumAsOneMajority
+            | Bug::SecondChangeWhileUncommitted
+            | Bug::RemovedLeaderKeepsLeading
+            | Bug::LearnerVotesCounted => return Protocol::Membership.bounds(),
         };
         Bounds {
             servers: 3,
@@ -306,6 +351,7 @@ impl Bug {
             max_restarts: r,
             max_drops: d,
             max_duplicates: u,
+            max_config_changes: 0,
         }
     }
 
@@ -321,6 +367,11 @@ impl Bug {
             Bug::SnapshotDiscardsMatchingSuffix
             | Bug::SnapshotKeepsConflictingSuffix
             | Bug::OlderSnapshotAccepted => Protocol::Snapshots,
+            Bug::ConfigOnlyWhenCommitted
+            | Bug::JointQuorumAsOneMajority
+            | Bug::SecondChangeWhileUncommitted
+            | Bug::RemovedLeaderKeepsLeading
+            | Bug::LearnerVotesCounted => Protocol::Membership,
             _ => Protocol::Basic,
         }
     }
@@ -391,6 +442,19 @@ impl Bug {
             }
             Bug::OlderSnapshotAccepted => {
                 "Raft thesis Figure 5.3 step 5 (discard snapshots with a smaller index); raft-bugs #15"
+            }
+            Bug::ConfigOnlyWhenCommitted => {
+                "Raft thesis 4.1 (a configuration is used as soon as it is appended); raft-bugs #14"
+            }
+            Bug::JointQuorumAsOneMajority => {
+                "Raft thesis 4.3 (separate majorities of both configurations); raft-bugs #14"
+            }
+            Bug::SecondChangeWhileUncommitted => {
+                "Raft thesis 4.1 (one change at a time); raft-bugs #13"
+            }
+            Bug::RemovedLeaderKeepsLeading => "Raft thesis 4.2.2 (a removed leader steps down)",
+            Bug::LearnerVotesCounted => {
+                "Raft thesis 4.2.1 (learners do not vote); etcd PR 10998"
             }
         }
     }

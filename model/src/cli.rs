@@ -29,6 +29,9 @@ pub struct ModelArgs {
     pub max_drops: Option<u8>,
     #[arg(long)]
     pub max_duplicates: Option<u8>,
+    /// Most configuration changes (with --membership).
+    #[arg(long)]
+    pub max_config_changes: Option<u8>,
     /// Most entries one AppendEntries carries.
     #[arg(long)]
     pub max_entries: Option<u8>,
@@ -63,6 +66,9 @@ pub struct ModelArgs {
     /// Log compaction into snapshots, and InstallSnapshot (thesis 5).
     #[arg(long, value_name = "BOOL")]
     pub snapshots: Option<bool>,
+    /// Configuration changes by joint consensus, with learners (thesis 4).
+    #[arg(long, value_name = "BOOL")]
+    pub membership: Option<bool>,
 }
 
 impl ModelArgs {
@@ -99,6 +105,9 @@ impl ModelArgs {
             max_restarts: self.max_restarts.unwrap_or(base_bounds.max_restarts),
             max_drops: self.max_drops.unwrap_or(base_bounds.max_drops),
             max_duplicates: self.max_duplicates.unwrap_or(base_bounds.max_duplicates),
+            max_config_changes: self
+                .max_config_changes
+                .unwrap_or(base_bounds.max_config_changes),
         };
         let b = base_params;
         let params = Params {
@@ -112,6 +121,7 @@ impl ModelArgs {
             transfer: self.transfer.unwrap_or(b.transfer),
             async_persist: self.async_persist.unwrap_or(b.async_persist),
             snapshots: self.snapshots.unwrap_or(b.snapshots),
+            membership: self.membership.unwrap_or(b.membership),
         };
         let model = RaftModel {
             bounds,
@@ -147,6 +157,7 @@ pub fn bounds_and_params(b: &Bounds, p: &Params) -> String {
         ("--transfer", p.transfer),
         ("--async-persist", p.async_persist),
         ("--snapshots", p.snapshots),
+        ("--membership", p.membership),
     ] {
         if on {
             flags.push_str(&format!(" {flag} true"));
@@ -154,6 +165,9 @@ pub fn bounds_and_params(b: &Bounds, p: &Params) -> String {
     }
     if p.pipelining() {
         flags.push_str(&format!(" --max-inflight {}", p.max_inflight));
+    }
+    if b.max_config_changes > 0 {
+        flags.push_str(&format!(" --max-config-changes {}", b.max_config_changes));
     }
     flags
 }

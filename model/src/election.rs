@@ -3,7 +3,7 @@
 //! (3.10). The leader lease that makes servers ignore vote requests is applied where every
 //! message's term is normalised (`actions::deliver`).
 
-use crate::actions::{become_follower, clear_leader_state, peers};
+use crate::actions::{become_follower, clear_leader_state};
 use crate::bugs::Bug;
 use crate::message::{Body, Entry, Index, Message, Payload, ServerId, Term};
 use crate::replication::Send;
@@ -33,7 +33,7 @@ impl RaftModel {
         clear_leader_state(s);
         let (term, last_log_index, last_log_term) =
             (s.current_term + 1, s.last_index(), s.last_term());
-        for dst in peers(self.bounds.servers, i) {
+        for dst in self.targets(&state.servers[i as usize], i, true) {
             state.network.send(Message {
                 term,
                 src: i,
@@ -46,7 +46,7 @@ impl RaftModel {
                 },
             });
         }
-        if state.servers[i as usize].votes_granted.len() >= self.quorum() {
+        if self.has_votes(&state.servers[i as usize]) {
             self.campaign(state, i, false);
         }
     }
@@ -69,7 +69,7 @@ impl RaftModel {
         if transfer {
             state.history.transfer_campaign = Some((term, i));
         }
-        for dst in peers(self.bounds.servers, i) {
+        for dst in self.targets(&state.servers[i as usize], i, true) {
             state.network.send(Message {
                 term,
                 src: i,
@@ -82,9 +82,14 @@ impl RaftModel {
                 },
             });
         }
-        if state.servers[i as usize].votes_granted.len() >= self.quorum() {
+        if self.has_votes(&state.servers[i as usize]) {
             self.become_leader(state, i);
         }
+    }
+
+    /// Whether a (pre-)candidate's grants are a quorum of its configuration.
+    fn has_votes(&self, s: &Server) -> bool {
+        self.is_quorum(&self.config(s).1, s.votes_granted, true)
     }
 
     /// A candidate with votes from a quorum becomes leader (section 5.2), initialises nextIndex
@@ -93,10 +98,18 @@ impl RaftModel {
         let n = self.bounds.servers as usize;
         let s = &mut state.servers[i as usize];
         s.role = Role::Leader;
-        s.votes_granted = ServerSet::default();
         s.next_index = vec![s.last_index() + 1; n];
         s.next_index[i as usize] = 0;
         s.match_index = vec![0; n];
+        if self.params.membership {
+            // Only the members of its configuration are tracked (Figure 2: "for each server").
+            let cfg = self.config(s).1;
+            for p in 0..n {
+                if !cfg.contains(p as ServerId) {
+                    s.next_index[p] = 0;
+                }
+            }
+        }
         if self.params.pipelining() {
             s.flow = vec![Flow::default(); n];
         }
@@ -107,17 +120,26 @@ impl RaftModel {
             });
         }
         let term = s.current_term;
+        let votes = s.votes_granted;
+        let cfg = self.config(s).1;
+        s.votes_granted = ServerSet::default();
         state.history.record_election(term, i);
+        if self.params.membership {
+            state.history.record_quorum(term, cfg, votes, false);
+            if !self.correct_quorum(&cfg, votes) {
+                state.history.quorum_without_voters = true;
+            }
+            if cfg.is_joint() {
+                state.history.joint_election = true;
+            }
+        }
         if self.params.check_quorum {
             *state.history.heard_by(i) = ServerSet::default();
         }
         if state.history.transfer_campaign == Some((term, i)) {
             state.history.transfer_won = true;
         }
-        self.advance_leader_commit(&mut state.servers[i as usize], i);
-        if self.params.eager {
-            self.broadcast(state, i, Send::Entries);
-        }
+        self.leader_appended(state, i, true);
     }
 
     /// RequestVote receiver (Figure 2): reply false if term < currentTerm; grant if votedFor is
@@ -137,6 +159,9 @@ impl RaftModel {
             s.voted_for = Some(m.src);
             if state.history.restarted.contains(m.dst) {
                 state.history.restarted_rejoined = true;
+            }
+            if state.history.promoted.contains(m.dst) {
+                state.history.promoted_voted = true;
             }
         }
         let reply = Message {
@@ -217,11 +242,13 @@ impl RaftModel {
             s.role == Role::Candidate
                 && self.counts_reply(Bug::CountStaleVotes, m.term, s.current_term)
         };
-        if !counts || !granted {
+        // Only the voters of its configuration are asked, and only their grants count.
+        let voter = !self.params.membership || self.config(s).1.is_voter(m.src);
+        if !counts || !granted || !voter {
             return;
         }
         s.votes_granted.insert(m.src);
-        if s.votes_granted.len() >= self.quorum() {
+        if self.has_votes(&state.servers[m.dst as usize]) {
             if pre_vote {
                 self.campaign(state, m.dst, false);
             } else {
@@ -234,14 +261,15 @@ impl RaftModel {
     /// round of heartbeats to a majority of its cluster". It stays in its term, keeping its
     /// vote.
     pub(crate) fn check_quorum(&self, state: &mut State, i: ServerId) {
+        let cfg = self.config(&state.servers[i as usize]).1;
         let s = &mut state.servers[i as usize];
         let mut heard = s.heard;
         heard.insert(i);
         let mut ghost = std::mem::take(state.history.heard_by(i));
         ghost.insert(i);
-        if heard.len() >= self.quorum() {
+        if self.is_quorum(&cfg, heard, false) {
             s.heard = ServerSet::default();
-            if ghost.len() < self.quorum() {
+            if !self.is_quorum(&cfg, ghost, false) {
                 state.history.check_quorum_unheard = true;
             }
         } else {

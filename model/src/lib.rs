@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 mod election;
 pub mod inline;
+mod membership;
 pub mod message;
 pub mod minimise;
 mod persist;
@@ -23,10 +24,12 @@ pub mod state;
 pub mod svg;
 pub mod symmetry;
 
-pub use actions::Action;
+pub use actions::{Action, Change};
 pub use bounds::Bounds;
 pub use bugs::Bug;
-pub use message::{Body, Entry, Hint, Index, Message, Network, Payload, ServerId, Term, Value};
+pub use message::{
+    Body, Entry, Hint, Index, Membership, Message, Network, Payload, ServerId, Term, Value,
+};
 pub use protocol::{Params, Protocol};
 pub use state::{Committed, Faults, Flow, History, Pending, Role, Server, ServerSet, State};
 

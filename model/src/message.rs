@@ -10,6 +10,7 @@
 //! message in an unordered multiset: any copy may be delivered, dropped or duplicated.
 
 use crate::inline::{Filler, InlineVec};
+use crate::state::ServerSet;
 use serde::{Deserialize, Serialize};
 
 /// A server id, `0..servers`.
@@ -27,6 +28,38 @@ pub type Value = u8;
 pub enum Payload {
     Noop,
     Value(Value),
+    /// A configuration (thesis 4.1): in force at every server that holds it in its log.
+    Config(Membership),
+}
+
+/// A configuration (thesis 4.1, 4.3): the voters, the old voters while the configuration is
+/// joint (C(old,new) has `outgoing` = C(old)), and learners, which receive the log but do not
+/// vote (thesis 4.2.1).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+pub struct Membership {
+    pub voters: ServerSet,
+    #[serde(default, skip_serializing_if = "ServerSet::is_empty_ref")]
+    pub outgoing: ServerSet,
+    #[serde(default, skip_serializing_if = "ServerSet::is_empty_ref")]
+    pub learners: ServerSet,
+}
+
+impl Membership {
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Votes in this configuration (in either half of a joint one).
+    pub fn is_voter(&self, id: ServerId) -> bool {
+        self.voters.contains(id) || self.outgoing.contains(id)
+    }
+
+    /// Receives the log.
+    pub fn contains(&self, id: ServerId) -> bool {
+        self.is_voter(id) || self.learners.contains(id)
+    }
 }
 
 /// A log entry: "each entry contains command for state machine, and term when entry was received

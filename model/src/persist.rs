@@ -21,7 +21,8 @@ impl RaftModel {
             | Action::Heartbeat(i)
             | Action::ClientRequest(i, _)
             | Action::CheckQuorum(i)
-            | Action::TransferLeadership(i, _) => (*i, None),
+            | Action::TransferLeadership(i, _)
+            | Action::ProposeMembership(i, _) => (*i, None),
             // Nothing of these writes, or they are the write's own events.
             Action::Drop(_)
             | Action::Duplicate(_)

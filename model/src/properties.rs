@@ -5,7 +5,7 @@
 //! meaningful.
 
 use crate::bounds::Bounds;
-use crate::message::Body;
+use crate::message::{Body, Membership, Payload};
 use crate::protocol::Params;
 use crate::state::{Role, State};
 use crate::RaftModel;
@@ -47,6 +47,14 @@ pub const SNAPSHOT_NEVER_OLDER: &str =
     "a server's snapshot is never replaced by an older one (thesis Figure 5.3 step 5)";
 pub const SNAPSHOT_KEEPS_MATCHING_SUFFIX: &str =
     "InstallSnapshot keeps the entries after a snapshot whose last entry the log holds (thesis Figure 5.3 step 6)";
+pub const QUORUMS_INTERSECT: &str =
+    "a quorum that won an election meets every quorum that decided a commit in that term or before, under the same configuration or a joint one and its half (thesis 4.3)";
+pub const QUORUMS_OF_VOTERS: &str =
+    "every election and every commit is decided by a quorum of the configuration's voters, learners not counted (thesis 4.2.1, 4.3)";
+pub const ONE_CHANGE_AT_A_TIME: &str =
+    "a leader's log holds at most one configuration change beyond the committed prefix (thesis 4.1)";
+pub const REMOVED_LEADER_STEPS_DOWN: &str =
+    "a leader is a voter of its configuration once that configuration is committed (thesis 4.2.2)";
 
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry is committed";
@@ -73,6 +81,12 @@ pub const INSTALLED_SNAPSHOT: &str = "a follower catches up by InstallSnapshot";
 pub const SNAPSHOT_MEETS_SUFFIX: &str =
     "an InstallSnapshot reaches a follower whose log holds the snapshot's last entry and more";
 pub const RESTARTED_FROM_SNAPSHOT: &str = "a server restarts from its snapshot";
+pub const JOINT_COMMITTED: &str = "a joint configuration commits";
+pub const PROMOTED_VOTES: &str = "a learner is promoted and later votes";
+pub const REMOVED_LEADER_STEPPED_DOWN: &str = "a leader removed from the configuration steps down";
+pub const JOINT_ELECTION: &str = "an election is won under a joint configuration";
+pub const QUORUMS_COMPARED: &str =
+    "an election quorum and an earlier commit quorum of a joint configuration and its half are both recorded";
 
 /// The properties of a protocol, `always` first, then the `sometimes` twins. A twin is listed
 /// only where its situation fits in the bounds: a restart needs a restart budget, and a
@@ -229,8 +243,96 @@ pub fn all(params: &Params, bounds: &Bounds) -> Vec<Property<RaftModel>> {
             }));
         }
     }
+    if params.membership {
+        always.push(Property::always(QUORUMS_INTERSECT, |_, s| {
+            quorums_intersect(s)
+        }));
+        always.push(Property::always(QUORUMS_OF_VOTERS, |_, s: &State| {
+            !s.history.quorum_without_voters
+        }));
+        always.push(Property::always(ONE_CHANGE_AT_A_TIME, |_, s| {
+            one_change_at_a_time(s)
+        }));
+        always.push(Property::always(
+            REMOVED_LEADER_STEPS_DOWN,
+            |m: &RaftModel, s: &State| {
+                s.leaders().all(|(id, l)| {
+                    let (index, cfg) = m.config(l);
+                    index > l.commit_index || cfg.is_voter(id)
+                })
+            },
+        ));
+        sometimes.push(Property::sometimes(JOINT_COMMITTED, |_, s: &State| {
+            s.history
+                .committed
+                .iter()
+                .any(|c| matches!(c.entry.payload, Payload::Config(m) if m.is_joint()))
+        }));
+        sometimes.push(Property::sometimes(PROMOTED_VOTES, |_, s: &State| {
+            s.history.promoted_voted
+        }));
+        sometimes.push(Property::sometimes(
+            REMOVED_LEADER_STEPPED_DOWN,
+            |_, s: &State| s.history.removed_leader_stepped_down,
+        ));
+        sometimes.push(Property::sometimes(JOINT_ELECTION, |_, s: &State| {
+            s.history.joint_election
+        }));
+        sometimes.push(Property::sometimes(QUORUMS_COMPARED, |_, s| {
+            quorums_compared(s)
+        }));
+    }
     always.extend(sometimes);
     always
+}
+
+/// Whether quorums of `a` and `b` must meet: the same configuration (its voters, either half),
+/// or a joint configuration and one of its halves as a simple one (thesis 4.3: C(old,new)
+/// overlaps both C(old) and C(new), which never decide on their own at the same time).
+fn adjacent(a: &Membership, b: &Membership) -> bool {
+    let simple_half = |j: &Membership, h: &Membership| {
+        j.is_joint() && !h.is_joint() && (h.voters == j.voters || h.voters == j.outgoing)
+    };
+    (a.voters, a.outgoing) == (b.voters, b.outgoing) || simple_half(a, b) || simple_half(b, a)
+}
+
+/// Every election quorum meets every commit quorum of the same or an earlier term whose
+/// configuration is adjacent to its own.
+pub fn quorums_intersect(s: &State) -> bool {
+    let q = &s.history.quorums;
+    q.iter().filter(|e| !e.commit).all(|e| {
+        q.iter()
+            .filter(|c| c.commit && c.term <= e.term && adjacent(&e.config, &c.config))
+            .all(|c| !e.servers.intersection(c.servers).is_empty())
+    })
+}
+
+/// The situation `quorums_intersect` is about beyond a single configuration: an election and a
+/// commit at most as late, one under a joint configuration and the other under one of its
+/// halves.
+fn quorums_compared(s: &State) -> bool {
+    let q = &s.history.quorums;
+    q.iter().filter(|e| !e.commit).any(|e| {
+        q.iter().any(|c| {
+            c.commit
+                && c.term <= e.term
+                && adjacent(&e.config, &c.config)
+                && (e.config.voters, e.config.outgoing) != (c.config.voters, c.config.outgoing)
+        })
+    })
+}
+
+/// Every leader's log holds at most one configuration entry above the committed prefix (the
+/// highest index any server committed: a leader's own commit index may lag it after a restart).
+pub fn one_change_at_a_time(s: &State) -> bool {
+    let committed = s.history.committed.last().map_or(0, |c| c.index) as usize;
+    s.leaders().all(|(_, l)| {
+        l.log[committed.min(l.log.len())..]
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::Config(_)))
+            .count()
+            <= 1
+    })
 }
 
 /// Every entry of every snapshot is one some server committed at that index (thesis 5.1: a

@@ -3,10 +3,9 @@
 //! flow control (thesis 10.2.2; specs/divergence.md items 6-7) and eager replication
 //! (divergence item 8).
 
-use crate::actions::peers;
 use crate::bugs::Bug;
 use crate::message::{Body, Entry, Hint, Index, Message, Payload, ServerId, Term, Value};
-use crate::state::{Role, Server, State};
+use crate::state::{Role, Server, ServerSet, State};
 use crate::RaftModel;
 
 /// Why a leader sends to a follower: the flow control treats them differently.
@@ -28,7 +27,7 @@ impl RaftModel {
     /// Leaders send AppendEntries to every peer (sections 5.2, 5.3): from nextIndex, carrying up
     /// to `max_entries` entries; with pipelining, as its flow control says (`send_append`).
     pub(crate) fn heartbeat(&self, state: &mut State, i: ServerId) {
-        for p in peers(self.bounds.servers, i) {
+        for p in self.targets(&state.servers[i as usize], i, false) {
             let _ = self.send_append(state, i, p, Send::Heartbeat);
         }
         for f in &mut state.servers[i as usize].flow {
@@ -38,7 +37,7 @@ impl RaftModel {
 
     /// Eager replication to every peer: new entries, or the commit index.
     pub(crate) fn broadcast(&self, state: &mut State, i: ServerId, why: Send) {
-        for p in peers(self.bounds.servers, i) {
+        for p in self.targets(&state.servers[i as usize], i, false) {
             if why == Send::Entries {
                 self.replicate(state, i, p);
             } else {
@@ -186,10 +185,7 @@ impl RaftModel {
             term: s.current_term,
             payload: Payload::Value(v),
         });
-        self.advance_leader_commit(s, i);
-        if self.params.eager {
-            self.broadcast(state, i, Send::Entries);
-        }
+        self.leader_appended(state, i, true);
     }
 
     /// AppendEntries receiver (Figure 2), steps 1-5.
@@ -292,6 +288,11 @@ impl RaftModel {
             return;
         }
         let p = m.src as usize;
+        // A server outside the leader's configuration is not tracked (it left, or has not
+        // joined): its replies change nothing.
+        if self.params.membership && !self.config(s).1.contains(m.src) {
+            return;
+        }
         if success {
             let moved = index > s.match_index[p];
             s.match_index[p] = s.match_index[p].max(index);
@@ -307,18 +308,27 @@ impl RaftModel {
                 }
             }
             let commit = s.commit_index;
-            self.advance_leader_commit(s, i);
-            let committed = s.commit_index > commit;
+            self.advance_leader_commit(state, i);
+            let committed = state.servers[i as usize].commit_index > commit;
+            if committed {
+                self.leader_committed(state, i);
+                if !state.servers[i as usize].is_leader() {
+                    return;
+                }
+            }
             if state.servers[i as usize].transfer == Some(m.src) {
                 self.maybe_timeout_now(state, i);
             }
             if self.params.eager {
                 // Everyone learns the new commit index; the follower that answered has room
-                // in its window again.
+                // in its window again, unless the commit took it out of the configuration.
                 if committed {
                     self.broadcast(state, i, Send::Commit);
                 }
-                self.replicate(state, i, m.src);
+                let s = &state.servers[i as usize];
+                if !self.params.membership || self.config(s).1.contains(m.src) {
+                    self.replicate(state, i, m.src);
+                }
             }
             return;
         }
@@ -383,17 +393,38 @@ impl RaftModel {
     /// Figure 2, Leaders: "If there exists an N such that N > commitIndex, a majority of
     /// matchIndex[i] >= N, and log[N].term == currentTerm: set commitIndex = N" (sections 5.3,
     /// 5.4.2). The leader counts its own last index.
-    pub(crate) fn advance_leader_commit(&self, s: &mut Server, me: ServerId) {
+    /// With membership changes the quorum is of the leader's configuration (thesis 4.3), and
+    /// the leader counts itself only as a voter of it.
+    pub(crate) fn advance_leader_commit(&self, state: &mut State, me: ServerId) {
         let any_term = self.has_bug(Bug::CommitPreviousTerm);
+        let s = &state.servers[me as usize];
+        let cfg = self.config(s).1;
         for n in (s.commit_index + 1..=s.last_index()).rev() {
             if !any_term && s.term_at(n) != Some(s.current_term) {
                 continue;
             }
-            let replicas = (0..self.bounds.servers as usize)
-                .filter(|&p| p == me as usize || s.match_index[p] >= n)
-                .count();
-            if replicas >= self.quorum() {
-                s.commit_index = n;
+            let mut acked = ServerSet::default();
+            for p in 0..self.bounds.servers {
+                if p == me || s.match_index[p as usize] >= n {
+                    acked.insert(p);
+                }
+            }
+            if self.is_quorum(&cfg, acked, false) {
+                let term = s.current_term;
+                state.servers[me as usize].commit_index = n;
+                if self.params.membership {
+                    let acked = if cfg.is_voter(me) {
+                        acked
+                    } else {
+                        let mut others = acked;
+                        others.remove(me);
+                        others
+                    };
+                    state.history.record_quorum(term, cfg, acked, true);
+                    if !self.correct_quorum(&cfg, acked) {
+                        state.history.quorum_without_voters = true;
+                    }
+                }
                 return;
             }
         }

@@ -8,7 +8,7 @@
 //! 10.2.2) and a write in progress (thesis 10.2.1).
 
 use crate::inline::{Filler, InlineVec};
-use crate::message::{Entry, Index, Message, Network, Payload, ServerId, Term};
+use crate::message::{Entry, Index, Membership, Message, Network, Payload, ServerId, Term};
 use serde::{Deserialize, Serialize};
 
 /// Figure 2: a server is a follower, a candidate or a leader (section 5.1, Figure 4); with
@@ -46,6 +46,22 @@ impl ServerSet {
 
     pub fn is_empty(self) -> bool {
         self.0 == 0
+    }
+
+    pub(crate) fn is_empty_ref(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn union(self, other: ServerSet) -> ServerSet {
+        ServerSet(self.0 | other.0)
+    }
+
+    pub fn intersection(self, other: ServerSet) -> ServerSet {
+        ServerSet(self.0 & other.0)
+    }
+
+    pub fn remove(&mut self, id: ServerId) {
+        self.0 &= !(1 << id);
     }
 
     /// The members in increasing order.
@@ -236,6 +252,9 @@ pub struct Faults {
     pub restarts: u8,
     pub drops: u8,
     pub duplicates: u8,
+    /// Configuration changes proposed (not a fault, but bounded like one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub config_changes: u8,
 }
 
 /// An entry some server marked committed (and so applied), with the lowest term in which any
@@ -338,6 +357,36 @@ pub struct History {
     /// more after it (a `sometimes` witness).
     #[serde(default, skip_serializing_if = "is_false")]
     pub snapshot_met_suffix: bool,
+    // Membership changes (thesis 4).
+    /// Every election won and every commit decided, as (term, configuration, the voters or
+    /// acknowledging servers, whether a commit), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quorums: Vec<Quorum>,
+    /// An election was won or an entry committed without a quorum of the configuration's
+    /// voters (learners and outsiders not counted).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub quorum_without_voters: bool,
+    /// Servers ever promoted from learner to voter.
+    #[serde(default, skip_serializing_if = "no_servers")]
+    pub promoted: ServerSet,
+    /// A promoted server later granted a vote (a `sometimes` witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub promoted_voted: bool,
+    /// A leader stepped down because its committed configuration left it out (a witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub removed_leader_stepped_down: bool,
+    /// An election was won under a joint configuration (a witness).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub joint_election: bool,
+}
+
+/// A quorum that decided something: an election (`commit` false) or a commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Quorum {
+    pub term: Term,
+    pub config: Membership,
+    pub servers: ServerSet,
+    pub commit: bool,
 }
 
 fn all_empty(sets: &InlineVec<ServerSet, 8>) -> bool {
@@ -368,6 +417,24 @@ impl History {
             self.heard.push(ServerSet::default());
         }
         &mut self.heard[i as usize]
+    }
+
+    pub fn record_quorum(
+        &mut self,
+        term: Term,
+        config: Membership,
+        servers: ServerSet,
+        commit: bool,
+    ) {
+        let q = Quorum {
+            term,
+            config,
+            servers,
+            commit,
+        };
+        if let Err(at) = self.quorums.binary_search(&q) {
+            self.quorums.insert(at, q);
+        }
     }
 
     pub fn record_election(&mut self, term: Term, leader: ServerId) {

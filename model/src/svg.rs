@@ -26,6 +26,7 @@ pub fn format_action(action: &Action) -> String {
         Action::AbortTransfer(i) => format!("AbortTransfer(S{i})"),
         Action::Persist(i) => format!("Persist(S{i})"),
         Action::Compact(i, k) => format!("Compact(S{i}, {k})"),
+        Action::ProposeMembership(i, change) => format!("ProposeMembership(S{i}, {change:?})"),
     }
 }
 
@@ -98,10 +99,30 @@ pub fn format_message(m: &Message) -> String {
     }
 }
 
+/// A configuration as `config{voters|old voters|learners}` (absent parts left out).
+pub fn format_membership(m: &crate::message::Membership) -> String {
+    let ids = |s: crate::state::ServerSet| {
+        s.iter()
+            .map(|i| format!("S{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out = format!("config{{{}", ids(m.voters));
+    if m.is_joint() {
+        out.push_str(&format!(" old {}", ids(m.outgoing)));
+    }
+    if !m.learners.is_empty() {
+        out.push_str(&format!(" learners {}", ids(m.learners)));
+    }
+    out.push('}');
+    out
+}
+
 pub fn format_entry(e: &Entry) -> String {
     match e.payload {
         Payload::Noop => format!("t{}:noop", e.term),
         Payload::Value(v) => format!("t{}:v{v}", e.term),
+        Payload::Config(m) => format!("t{}:{}", e.term, format_membership(&m)),
     }
 }
 
@@ -205,6 +226,9 @@ pub fn sequence_diagram(model: &RaftModel, path: &[(State, Option<Action>)]) -> 
             Action::AbortTransfer(i) => mark(&mut out, *i, y, "#fc6", "transfer given up"),
             Action::Persist(i) => mark(&mut out, *i, y, "#ccc", "persisted"),
             Action::Compact(i, k) => mark(&mut out, *i, y, "#ccc", &format!("snapshot at {k}")),
+            Action::ProposeMembership(i, change) => {
+                mark(&mut out, *i, y, "#fc6", &format!("{change:?}"))
+            }
         }
         for m in after.network.added_since(&before.network, removed) {
             pending.push((m, row + 1));

@@ -102,6 +102,11 @@ bug_tests! {
     snapshot_discards_matching_suffix: SnapshotDiscardsMatchingSuffix => 19,
     snapshot_keeps_conflicting_suffix: SnapshotKeepsConflictingSuffix => 18,
     older_snapshot_accepted: OlderSnapshotAccepted => 19,
+    config_only_when_committed: ConfigOnlyWhenCommitted => 8,
+    joint_quorum_as_one_majority: JointQuorumAsOneMajority => 18,
+    second_change_while_uncommitted: SecondChangeWhileUncommitted => 8,
+    removed_leader_keeps_leading: RemovedLeaderKeepsLeading => 13,
+    learner_votes_counted: LearnerVotesCounted => 13,
 }
 
 /// "A server's term never decreases" has no flag of its own; forgetting the term on restart

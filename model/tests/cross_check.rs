@@ -22,6 +22,7 @@ fn small(servers: u8) -> RaftModel {
             max_restarts: 1,
             max_drops: 1,
             max_duplicates: 1,
+            max_config_changes: 0,
         },
         ..RaftModel::default()
     }
@@ -75,6 +76,7 @@ fn small_production() -> RaftModel {
             max_log: 1,
             max_messages: 2,
             max_duplicates: 0,
+            max_config_changes: 0,
             ..small(3).bounds
         },
         params: Protocol::Production.params(),

@@ -60,4 +60,5 @@ profile_tests! {
     persistence: Persistence => 1_035_245,
     production: Production => 1_239_475,
     snapshots: Snapshots => 833_779,
+    membership: Membership => 950_625,
 }

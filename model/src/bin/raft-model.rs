@@ -92,6 +92,9 @@ fn run_check(args: &CheckArgs) -> Result<bool, String> {
     if args.threads == 0 {
         return Err("--threads must be at least 1".to_string());
     }
+    if args.symmetry {
+        model.params.symmetric()?;
+    }
     let options = CheckOptions {
         threads: args.threads,
         symmetry: args.symmetry,
