@@ -51,6 +51,9 @@ fn server_matches(s: &Server, node: &raft_core::Node, n: usize, params: &Params)
                     && match (&e.payload, m.payload) {
                         (raft_core::Payload::Noop, Payload::Noop) => true,
                         (raft_core::Payload::Normal(d), Payload::Value(v)) => d[..] == [v],
+                        (raft_core::Payload::Config(c), Payload::Config(m)) => {
+                            abstraction::membership(c).is_ok_and(|c| c == m)
+                        }
                         _ => false,
                     }
             })
@@ -75,7 +78,8 @@ fn server_matches(s: &Server, node: &raft_core::Node, n: usize, params: &Params)
                     pr.next_index == s.next_index[p] as u64
                         && pr.match_index == s.match_index[p] as u64
                 }
-                None => p as u64 == node.id() && s.next_index[p] == 0 && s.match_index[p] == 0,
+                // Its own slot, or a server outside its configuration.
+                None => s.next_index[p] == 0 && s.match_index[p] == 0,
             })
     };
     role == s.role
@@ -251,6 +255,7 @@ pub fn format_log(log: &[raft_model::Entry]) -> String {
         .map(|e| match e.payload {
             Payload::Noop => format!("{}:noop", e.term),
             Payload::Value(v) => format!("{}:v{v}", e.term),
+            Payload::Config(m) => format!("{}:{}", e.term, raft_model::svg::format_membership(&m)),
         })
         .collect();
     format!("[{}]", items.join(", "))

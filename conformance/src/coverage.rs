@@ -132,6 +132,7 @@ pub fn action_kind(action: &Action) -> String {
         Action::AbortTransfer(_) => "AbortTransfer".into(),
         Action::Persist(_) => "Persist".into(),
         Action::Compact(..) => "Compact".into(),
+        Action::ProposeMembership(..) => "ProposeMembership".into(),
     }
 }
 
@@ -160,7 +161,8 @@ fn handler(action: &Action) -> Option<ServerId> {
         | Action::TransferLeadership(i, _)
         | Action::AbortTransfer(i)
         | Action::Persist(i)
-        | Action::Compact(i, _) => Some(*i),
+        | Action::Compact(i, _)
+        | Action::ProposeMembership(i, _) => Some(*i),
         Action::Deliver(m) => Some(m.dst),
         Action::Drop(_) | Action::Duplicate(_) => None,
     }

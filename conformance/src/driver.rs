@@ -10,7 +10,7 @@ use crate::abstraction::{self, AbstractionError};
 use raft_core::{
     may_send_before_persisting, Body as IBody, Config, MemStorage, Message as IMessage, Node, Ready,
 };
-use raft_model::{Action, Bug, Message, RaftModel, ServerId, Value};
+use raft_model::{Action, Bug, Change, Message, RaftModel, ServerId, Value};
 use std::rc::Rc;
 
 /// A mistake injected on the impl side of the comparison, each the same mistake as one of the
@@ -265,7 +265,35 @@ impl Cluster {
                 let i = self.check_server(*i)?;
                 self.compact(i, *k as u64)
             }
+            Action::ProposeMembership(i, change) => {
+                let i = self.check_server(*i)?;
+                self.propose_membership(i, *change)
+            }
         }
+    }
+
+    /// The configuration `change` leads to from node `i`'s, as the impl takes it: the new
+    /// voters and learners (the impl goes through the joint configuration itself).
+    pub fn propose_membership(&mut self, i: usize, change: Change) -> Result<(), StepError> {
+        let current = self.nodes[i].membership().clone();
+        let (mut voters, mut learners) = (current.voters, current.learners);
+        match change {
+            Change::AddLearner(t) => {
+                learners.insert(t as u64);
+            }
+            Change::Promote(t) => {
+                learners.remove(&(t as u64));
+                voters.insert(t as u64);
+            }
+            Change::Remove(t) => {
+                learners.remove(&(t as u64));
+                voters.remove(&(t as u64));
+            }
+        }
+        let result = Rc::make_mut(&mut self.nodes[i]).propose_membership(voters, learners);
+        let flushed = self.flush(i);
+        result.map_err(|e| StepError::Refused(format!("membership change at {i}: {e:?}")))?;
+        flushed
     }
 
     /// The application at node `i` snapshots its state machine (the entries it applied) up to
@@ -524,5 +552,9 @@ pub fn config(params: &raft_model::Params, id: usize, n: usize) -> Config {
         cfg.max_inflight_msgs = params.max_inflight as usize;
     }
     cfg.eager_replication = params.eager;
+    if params.membership && n > 1 {
+        // The model's initial configuration: every id but the last is a voter.
+        cfg.initial = raft_core::Membership::new(0..n as u64 - 1);
+    }
     cfg
 }

@@ -167,6 +167,7 @@ pub fn judge(options: &Options) -> RaftModel {
             max_restarts: 200,
             max_drops: 200,
             max_duplicates: 200,
+            max_config_changes: 0,
         },
         params: options.params,
         bug: None,

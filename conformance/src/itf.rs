@@ -33,9 +33,13 @@ fn option(v: Option<u8>) -> Value {
 }
 
 fn entry(e: &TEntry) -> Value {
-    let payload = match e.value {
-        Some(v) => variant("Value", int(v)),
-        None => variant("Noop", unit()),
+    let payload = match (&e.config, e.value) {
+        (Some(m), _) => variant(
+            "Config",
+            json!({ "voters": set(&m.voters), "outgoing": set(&m.outgoing), "learners": set(&m.learners) }),
+        ),
+        (None, Some(v)) => variant("Value", int(v)),
+        (None, None) => variant("Noop", unit()),
     };
     json!({ "term": int(e.term), "payload": payload })
 }
@@ -196,6 +200,14 @@ fn action(a: Option<&TAction>) -> (String, Value) {
         TAction::Compact { server, index } => (
             "Compact",
             json!({ "server": int(*server), "index": int(*index) }),
+        ),
+        TAction::ProposeMembership {
+            server,
+            change,
+            target,
+        } => (
+            "ProposeMembership",
+            json!({ "server": int(*server), "change": variant(&format!("{change:?}"), int(*target)) }),
         ),
     };
     (tag.to_string(), variant(tag, value))

@@ -379,6 +379,9 @@ fn run_exhaustive(a: ExhaustiveArgs) -> Result<u8, String> {
         .time_limit
         .map(|t| seconds(t, "--time-limit"))
         .transpose()?;
+    if a.symmetry {
+        model.params.symmetric()?;
+    }
     let outcome = exhaustive::run(
         &model,
         &exhaustive::Options {

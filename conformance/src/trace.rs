@@ -6,8 +6,8 @@
 //! error that says which step and field is wrong.
 
 use raft_model::{
-    Action, Body, Bounds, Bug, Entry, Faults, Flow, Hint, Message, Network, Params, Payload,
-    Pending, RaftModel, Role, Server, ServerSet, State,
+    Action, Body, Bounds, Bug, Change, Entry, Faults, Flow, Hint, Membership, Message, Network,
+    Params, Payload, Pending, RaftModel, Role, Server, ServerSet, State,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -42,6 +42,8 @@ pub struct Config {
     pub max_restarts: u8,
     pub max_drops: u8,
     pub max_duplicates: u8,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_config_changes: u8,
     pub max_entries: u8,
     pub noop: bool,
     /// The production protocol's extensions (absent: off).
@@ -61,6 +63,8 @@ pub struct Config {
     pub async_persist: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub snapshots: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub membership: bool,
     #[serde(default)]
     pub bug: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,19 +91,73 @@ pub struct Step {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum TAction {
-    Timeout { server: u8 },
-    Heartbeat { server: u8 },
-    ClientRequest { server: u8, value: u8 },
-    Deliver { message: TMessage },
-    Drop { message: TMessage },
-    Duplicate { message: TMessage },
-    Restart { server: u8 },
-    CheckQuorum { server: u8 },
-    LeaseExpires { server: u8 },
-    TransferLeadership { server: u8, target: u8 },
-    AbortTransfer { server: u8 },
-    Persist { server: u8 },
-    Compact { server: u8, index: u8 },
+    Timeout {
+        server: u8,
+    },
+    Heartbeat {
+        server: u8,
+    },
+    ClientRequest {
+        server: u8,
+        value: u8,
+    },
+    Deliver {
+        message: TMessage,
+    },
+    Drop {
+        message: TMessage,
+    },
+    Duplicate {
+        message: TMessage,
+    },
+    Restart {
+        server: u8,
+    },
+    CheckQuorum {
+        server: u8,
+    },
+    LeaseExpires {
+        server: u8,
+    },
+    TransferLeadership {
+        server: u8,
+        target: u8,
+    },
+    AbortTransfer {
+        server: u8,
+    },
+    Persist {
+        server: u8,
+    },
+    Compact {
+        server: u8,
+        index: u8,
+    },
+    ProposeMembership {
+        server: u8,
+        change: TChange,
+        target: u8,
+    },
+}
+
+/// A configuration change: what happens to `target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TChange {
+    AddLearner,
+    Promote,
+    Remove,
+}
+
+/// A configuration: voters, the old voters while joint, learners (sorted ids).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TMembership {
+    pub voters: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outgoing: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learners: Vec<u8>,
 }
 
 /// A message: the common fields, then its kind's. Read through a map so that an unknown field
@@ -183,11 +241,14 @@ pub struct THint {
 }
 
 /// An entry; `value` null is the leader's no-op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TEntry {
     pub term: u8,
     pub value: Option<u8>,
+    /// A configuration entry (then `value` is null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<TMembership>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +322,8 @@ pub struct TFaults {
     pub restarts: u8,
     pub drops: u8,
     pub duplicates: u8,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub config_changes: u8,
 }
 
 // ---- model -> file ----
@@ -277,6 +340,7 @@ impl Config {
             max_restarts: b.max_restarts,
             max_drops: b.max_drops,
             max_duplicates: b.max_duplicates,
+            max_config_changes: b.max_config_changes,
             max_entries: model.params.max_entries,
             noop: model.params.noop,
             pre_vote: model.params.pre_vote,
@@ -287,6 +351,7 @@ impl Config {
             transfer: model.params.transfer,
             async_persist: model.params.async_persist,
             snapshots: model.params.snapshots,
+            membership: model.params.membership,
             bug: model.bug.map(|b| b.name().to_string()),
             perturbation: perturbation.map(str::to_string),
         }
@@ -311,6 +376,7 @@ impl Config {
                 max_restarts: self.max_restarts,
                 max_drops: self.max_drops,
                 max_duplicates: self.max_duplicates,
+                max_config_changes: self.max_config_changes,
             },
             params: Params {
                 max_entries: self.max_entries,
@@ -323,6 +389,7 @@ impl Config {
                 transfer: self.transfer,
                 async_persist: self.async_persist,
                 snapshots: self.snapshots,
+                membership: self.membership,
             },
             bug,
         };
@@ -332,11 +399,20 @@ impl Config {
 }
 
 pub fn entry_to(e: &Entry) -> TEntry {
+    let ids = |s: ServerSet| s.iter().collect::<Vec<_>>();
     TEntry {
         term: e.term,
         value: match e.payload {
-            Payload::Noop => None,
             Payload::Value(v) => Some(v),
+            _ => None,
+        },
+        config: match e.payload {
+            Payload::Config(m) => Some(TMembership {
+                voters: ids(m.voters),
+                outgoing: ids(m.outgoing),
+                learners: ids(m.learners),
+            }),
+            _ => None,
         },
     }
 }
@@ -430,6 +506,18 @@ pub fn action_to(a: &Action) -> TAction {
             server: *i,
             index: *k,
         },
+        Action::ProposeMembership(i, change) => {
+            let (change, target) = match *change {
+                Change::AddLearner(t) => (TChange::AddLearner, t),
+                Change::Promote(t) => (TChange::Promote, t),
+                Change::Remove(t) => (TChange::Remove, t),
+            };
+            TAction::ProposeMembership {
+                server: *i,
+                change,
+                target,
+            }
+        }
     }
 }
 
@@ -481,6 +569,7 @@ pub fn state_to(s: &State) -> TState {
             restarts: s.faults.restarts,
             drops: s.faults.drops,
             duplicates: s.faults.duplicates,
+            config_changes: s.faults.config_changes,
         },
     }
 }
@@ -525,11 +614,23 @@ fn id(what: &str, x: u8, servers: u8) -> Result<u8, String> {
 }
 
 pub fn entry_from(e: &TEntry) -> Entry {
+    let set = |ids: &[u8]| {
+        let mut s = ServerSet::default();
+        for &i in ids.iter().filter(|&&i| i < 8) {
+            s.insert(i);
+        }
+        s
+    };
     Entry {
         term: e.term,
-        payload: match e.value {
-            None => Payload::Noop,
-            Some(v) => Payload::Value(v),
+        payload: match (&e.config, e.value) {
+            (Some(m), _) => Payload::Config(Membership {
+                voters: set(&m.voters),
+                outgoing: set(&m.outgoing),
+                learners: set(&m.learners),
+            }),
+            (None, None) => Payload::Noop,
+            (None, Some(v)) => Payload::Value(v),
         },
     }
 }
@@ -619,6 +720,21 @@ pub fn action_from(a: &TAction, servers: u8) -> Result<Action, String> {
         TAction::Persist { server } => Action::Persist(id("server", *server, servers)?),
         TAction::Compact { server, index } => {
             Action::Compact(id("server", *server, servers)?, *index)
+        }
+        TAction::ProposeMembership {
+            server,
+            change,
+            target,
+        } => {
+            let t = id("target", *target, servers)?;
+            Action::ProposeMembership(
+                id("server", *server, servers)?,
+                match change {
+                    TChange::AddLearner => Change::AddLearner(t),
+                    TChange::Promote => Change::Promote(t),
+                    TChange::Remove => Change::Remove(t),
+                },
+            )
         }
     })
 }
@@ -710,6 +826,7 @@ pub fn state_from(s: &TState, servers: u8) -> Result<State, String> {
         restarts: s.faults.restarts,
         drops: s.faults.drops,
         duplicates: s.faults.duplicates,
+        config_changes: s.faults.config_changes,
     };
     Ok(out)
 }

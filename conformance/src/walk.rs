@@ -22,6 +22,7 @@ pub fn default_bounds() -> Bounds {
         max_restarts: 4,
         max_drops: 8,
         max_duplicates: 4,
+        max_config_changes: 2,
     }
 }
 

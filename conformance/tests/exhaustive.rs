@@ -18,6 +18,7 @@ fn small() -> RaftModel {
             max_restarts: 1,
             max_drops: 1,
             max_duplicates: 1,
+            max_config_changes: 0,
         },
         params: Params::default(),
         bug: None,
@@ -57,6 +58,7 @@ fn the_exhaustive_walk_visits_exactly_the_states_the_model_checker_counts() {
         bounds: Bounds {
             max_restarts: 0,
             max_duplicates: 0,
+            max_config_changes: 0,
             ..small().bounds
         },
         ..small()

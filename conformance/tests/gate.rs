@@ -36,6 +36,7 @@ fn the_gate_passes_on_the_impl_within_a_small_budget() {
                 max_messages: 2,
                 max_restarts: 0,
                 max_duplicates: 0,
+                max_config_changes: 0,
                 ..Bounds::default()
             },
             ..Profile::of(Protocol::Production, None).model
