@@ -242,8 +242,12 @@ impl RaftModel {
             s.role == Role::Candidate
                 && self.counts_reply(Bug::CountStaleVotes, m.term, s.current_term)
         };
-        // Only the voters of its configuration are asked, and only their grants count.
-        let voter = !self.params.membership || self.config(s).1.is_voter(m.src);
+        // Only the voters of its configuration are asked, and only their grants count (under
+        // the bug, its learners' too).
+        let cfg = self.config(s).1;
+        let voter = !self.params.membership
+            || cfg.is_voter(m.src)
+            || (self.has_bug(Bug::LearnerVotesCounted) && cfg.learners.contains(m.src));
         if !counts || !granted || !voter {
             return;
         }
