@@ -49,6 +49,10 @@ fn compaction_needs_an_applied_index_and_replaces_the_prefix() {
         c.with(leader, |n| n.compact(3, vec![])).unwrap().is_err(),
         "not below the snapshot"
     );
+    assert!(
+        c.with(leader, |n| n.compact(4, vec![])).unwrap().is_err(),
+        "not at the snapshot either: the conformance gate never asks for it"
+    );
 }
 
 #[test]
