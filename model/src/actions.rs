@@ -155,7 +155,7 @@ impl RaftModel {
                 && server.is_leader()
                 && state.faults.config_changes < self.bounds.max_config_changes
             {
-                for change in self.changes(server, id) {
+                for change in self.changes(server) {
                     actions.push(Action::ProposeMembership(id, change));
                 }
             }
@@ -226,7 +226,7 @@ impl RaftModel {
                 self.params.membership
                     && leader(i)
                     && state.faults.config_changes < self.bounds.max_config_changes
-                    && server(i).is_some_and(|s| self.changes(s, *i).contains(change))
+                    && server(i).is_some_and(|s| self.changes(s).contains(change))
             }
         }
     }

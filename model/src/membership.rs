@@ -110,17 +110,16 @@ impl RaftModel {
         asked.iter().filter(|&p| p != me).collect()
     }
 
-    /// The changes leader `s` (id `me`) may propose now: none while its last change is
+    /// The changes leader `s` may propose now: none while its last change is
     /// uncommitted or before it committed an entry of its term; otherwise adding any outsider
     /// as a learner, promoting any learner, and removing any member but the last voter.
-    pub(crate) fn changes(&self, s: &Server, me: ServerId) -> Vec<Change> {
+    pub(crate) fn changes(&self, s: &Server) -> Vec<Change> {
         let (index, cfg) = self.config(s);
         let pending = index > s.commit_index && !self.has_bug(Bug::SecondChangeWhileUncommitted);
         let committed_in_term = s.term_at(s.commit_index) == Some(s.current_term);
         if pending || !committed_in_term || cfg.is_joint() || s.transfer.is_some() {
             return Vec::new();
         }
-        let _ = me;
         let mut out = Vec::new();
         for id in 0..self.bounds.servers {
             if cfg.learners.contains(id) {
