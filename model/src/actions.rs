@@ -136,7 +136,7 @@ impl RaftModel {
                 if p.transfer {
                     match server.transfer {
                         None => {
-                            for t in self.targets(server, id, true) {
+                            for t in self.targets(server, id, true).iter() {
                                 actions.push(Action::TransferLeadership(id, t));
                             }
                         }
@@ -211,7 +211,7 @@ impl RaftModel {
                     && leader(i)
                     && server(i).is_some_and(|s| s.transfer.is_none())
                     && i != t
-                    && server(i).is_some_and(|s| self.targets(s, *i, true).contains(t))
+                    && server(i).is_some_and(|s| self.targets(s, *i, true).contains(*t))
             }
             Action::AbortTransfer(i) => {
                 self.params.transfer && leader(i) && server(i).is_some_and(|s| s.transfer.is_some())
@@ -412,11 +412,6 @@ pub(crate) fn clear_leader_state(s: &mut Server) {
     s.heard = ServerSet::default();
     s.transfer = None;
     s.flow.clear();
-}
-
-/// Every server but `me`, in id order (servers never message themselves).
-pub(crate) fn peers(servers: u8, me: ServerId) -> impl Iterator<Item = ServerId> {
-    (0..servers).filter(move |&p| p != me)
 }
 
 /// Updates the history variables that compare a state with its successor.

@@ -33,7 +33,7 @@ impl RaftModel {
         clear_leader_state(s);
         let (term, last_log_index, last_log_term) =
             (s.current_term + 1, s.last_index(), s.last_term());
-        for dst in self.targets(&state.servers[i as usize], i, true) {
+        for dst in self.targets(&state.servers[i as usize], i, true).iter() {
             state.network.send(Message {
                 term,
                 src: i,
@@ -69,7 +69,7 @@ impl RaftModel {
         if transfer {
             state.history.transfer_campaign = Some((term, i));
         }
-        for dst in self.targets(&state.servers[i as usize], i, true) {
+        for dst in self.targets(&state.servers[i as usize], i, true).iter() {
             state.network.send(Message {
                 term,
                 src: i,

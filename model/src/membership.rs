@@ -15,10 +15,9 @@
 //! - A leader that is not a voter of its committed configuration steps down (4.2.2); until
 //!   then it replicates but does not count itself.
 
-use crate::actions::{become_follower, peers, Change};
+use crate::actions::{become_follower, Change};
 use crate::bugs::Bug;
 use crate::message::{Entry, Index, Membership, Payload, ServerId};
-use crate::replication::Send;
 use crate::state::{Flow, Server, ServerSet, State};
 use crate::RaftModel;
 
@@ -49,6 +48,9 @@ impl RaftModel {
     /// The configuration server `s` uses, with the index of its entry (0: the initial one):
     /// the latest in its log (thesis 4.1), or under the bug the latest committed one.
     pub fn config(&self, s: &Server) -> (Index, Membership) {
+        if !self.params.membership {
+            return (0, self.initial_membership());
+        }
         let upto = if self.has_bug(Bug::ConfigOnlyWhenCommitted) {
             s.commit_index as usize
         } else {
@@ -97,17 +99,15 @@ impl RaftModel {
     /// The servers server `me` sends to: the members of its configuration (only the voters
     /// when `voters_only`, where under the bug learners are asked too), every server without
     /// membership changes.
-    pub(crate) fn targets(&self, s: &Server, me: ServerId, voters_only: bool) -> Vec<ServerId> {
-        if !self.params.membership {
-            return peers(self.bounds.servers, me).collect();
-        }
+    pub(crate) fn targets(&self, s: &Server, me: ServerId, voters_only: bool) -> ServerSet {
         let cfg = self.config(s).1;
-        let asked = if voters_only && !self.has_bug(Bug::LearnerVotesCounted) {
+        let mut asked = if voters_only && !self.has_bug(Bug::LearnerVotesCounted) {
             cfg.voters.union(cfg.outgoing)
         } else {
             cfg.voters.union(cfg.outgoing).union(cfg.learners)
         };
-        asked.iter().filter(|&p| p != me).collect()
+        asked.remove(me);
+        asked
     }
 
     /// The changes leader `s` may propose now: none while its last change is
@@ -233,19 +233,6 @@ impl RaftModel {
         } else if !cfg.is_voter(i) && !self.has_bug(Bug::RemovedLeaderKeepsLeading) {
             become_follower(&mut state.servers[i as usize]);
             state.history.removed_leader_stepped_down = true;
-        }
-    }
-
-    /// A leader appended an entry: it may commit at once (a lone voter), and with eager
-    /// replication (and `send`) sends it.
-    pub(crate) fn leader_appended(&self, state: &mut State, i: ServerId, send: bool) {
-        let before = state.servers[i as usize].commit_index;
-        self.advance_leader_commit(state, i);
-        if state.servers[i as usize].commit_index > before {
-            self.leader_committed(state, i);
-        }
-        if send && self.params.eager && state.servers[i as usize].is_leader() {
-            self.broadcast(state, i, Send::Entries);
         }
     }
 }

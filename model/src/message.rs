@@ -40,9 +40,9 @@ pub enum Payload {
 )]
 pub struct Membership {
     pub voters: ServerSet,
-    #[serde(default, skip_serializing_if = "ServerSet::is_empty_ref")]
+    #[serde(default, skip_serializing_if = "crate::state::no_servers")]
     pub outgoing: ServerSet,
-    #[serde(default, skip_serializing_if = "ServerSet::is_empty_ref")]
+    #[serde(default, skip_serializing_if = "crate::state::no_servers")]
     pub learners: ServerSet,
 }
 

@@ -27,7 +27,7 @@ impl RaftModel {
     /// Leaders send AppendEntries to every peer (sections 5.2, 5.3): from nextIndex, carrying up
     /// to `max_entries` entries; with pipelining, as its flow control says (`send_append`).
     pub(crate) fn heartbeat(&self, state: &mut State, i: ServerId) {
-        for p in self.targets(&state.servers[i as usize], i, false) {
+        for p in self.targets(&state.servers[i as usize], i, false).iter() {
             let _ = self.send_append(state, i, p, Send::Heartbeat);
         }
         for f in &mut state.servers[i as usize].flow {
@@ -37,7 +37,7 @@ impl RaftModel {
 
     /// Eager replication to every peer: new entries, or the commit index.
     pub(crate) fn broadcast(&self, state: &mut State, i: ServerId, why: Send) {
-        for p in self.targets(&state.servers[i as usize], i, false) {
+        for p in self.targets(&state.servers[i as usize], i, false).iter() {
             if why == Send::Entries {
                 self.replicate(state, i, p);
             } else {
@@ -387,6 +387,19 @@ impl RaftModel {
             target + 1
         } else {
             target
+        }
+    }
+
+    /// A leader appended an entry: it may commit at once (a lone voter), and with eager
+    /// replication (and `send`) sends it.
+    pub(crate) fn leader_appended(&self, state: &mut State, i: ServerId, send: bool) {
+        let before = state.servers[i as usize].commit_index;
+        self.advance_leader_commit(state, i);
+        if state.servers[i as usize].commit_index > before {
+            self.leader_committed(state, i);
+        }
+        if send && self.params.eager && state.servers[i as usize].is_leader() {
+            self.broadcast(state, i, Send::Entries);
         }
     }
 

@@ -48,10 +48,6 @@ impl ServerSet {
         self.0 == 0
     }
 
-    pub(crate) fn is_empty_ref(&self) -> bool {
-        self.0 == 0
-    }
-
     pub fn union(self, other: ServerSet) -> ServerSet {
         ServerSet(self.0 | other.0)
     }
@@ -98,7 +94,7 @@ fn is_zero(n: &Index) -> bool {
     *n == 0
 }
 
-fn no_servers(s: &ServerSet) -> bool {
+pub(crate) fn no_servers(s: &ServerSet) -> bool {
     s.is_empty()
 }
 
